@@ -18,6 +18,8 @@ std::string_view memory_category_name(MemoryCategory c) {
       return "workspace";
     case MemoryCategory::communication:
       return "communication";
+    case MemoryCategory::emulation:
+      return "emulation";
   }
   return "?";
 }

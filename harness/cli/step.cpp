@@ -31,6 +31,8 @@ struct StepOptions {
   int warmup = 3;
   std::uint64_t seed = 1;
   std::string optimizer = "adamw";
+  std::string precision = "fp32";
+  std::string loss_scaling = "auto";
   std::optional<double> lr;
   std::string lr_schedule = "constant";
   int lr_warmup_steps = 0;
@@ -101,6 +103,7 @@ int run_step(const StepOptions& o, const std::string& command_line) {
   auto backend = make_cpu_backend(o.threads);
   auto source = make_source(o, m.proxy);
   GptModel model(*backend, m.proxy, DType::f32);
+  model.set_precision({parse_precision_mode(o.precision)});
   if (!o.load_weights.empty()) {
     load_safetensors(o.load_weights, model);
   } else {
@@ -121,6 +124,8 @@ int run_step(const StepOptions& o, const std::string& command_line) {
   training.schedule.warmup_steps = o.lr_warmup_steps;
   training.schedule.total_steps = o.warmup + o.steps;  // the cosine ends with the last step
   training.schedule.min_lr_ratio = o.min_lr_ratio;
+  training.loss_scaling.dynamic =
+      o.loss_scaling == "dynamic" || (o.loss_scaling == "auto" && o.precision == "fp16");
   Profiler profiler(/*record_trace=*/!o.trace_path.empty());
   Trainer trainer(model, *source, opt, training, profiler);
 
@@ -194,7 +199,10 @@ int run_step(const StepOptions& o, const std::string& command_line) {
                      {"momentum", opt.momentum},
                      {"weight_decay", opt.weight_decay},
                      {"grad_clip", opt.grad_clip},
-                     {"precision", "fp32"},
+                     {"precision", o.precision},
+                     {"loss_scaling", training.loss_scaling.dynamic ? "dynamic" : "none"},
+                     {"skipped_steps", trainer.loss_scaler().skipped_steps()},
+                     {"loss_scale", trainer.loss_scaler().scale()},
                      {"data", source->describe()}};
     nlohmann::json phases;
     for (std::size_t p = 0; p < kPhaseCount; ++p)
@@ -250,6 +258,14 @@ Run add_step_command(CLI::App& app, const std::string& command_line) {
       "--lr", [o](double v) { o->lr = v; }, "learning rate (default: the preset's)");
   app.add_option("--optimizer", o->optimizer, "adamw, lamb or sgd")
       ->check(CLI::IsMember({"adamw", "lamb", "sgd"}))
+      ->capture_default_str();
+  app.add_option("--precision", o->precision,
+                 "fp32, tf32, bf16, fp16 or fp8 (fp32 master weights always)")
+      ->check(CLI::IsMember({"fp32", "tf32", "bf16", "fp16", "fp8"}))
+      ->capture_default_str();
+  app.add_option("--loss-scaling", o->loss_scaling,
+                 "auto (dynamic for fp16), dynamic or none")
+      ->check(CLI::IsMember({"auto", "dynamic", "none"}))
       ->capture_default_str();
   app.add_option("--lr-schedule", o->lr_schedule,
                  "constant, or cosine decay to --min-lr-ratio at the last step")

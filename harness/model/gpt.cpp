@@ -109,6 +109,56 @@ void GptModel::set_checkpointing(CheckpointPolicy policy) {
   work_buf_ = {};
 }
 
+void GptModel::set_precision(PrecisionPolicy precision) {
+  if (dtype_ == DType::f64 && precision.mode != PrecisionMode::fp32) {
+    throw std::invalid_argument("precision = " + std::string(precision_mode_name(precision.mode)) +
+                                " on an f64 model (the f64 reference runs fp32 only)");
+  }
+  std::vector<DelayedScaling> fp8;
+  if (precision.mode == PrecisionMode::fp8) {
+    for (int i = 0; i < 4 * config_.n_layer; ++i) {
+      fp8.emplace_back(NumberFormat::e4m3, precision.fp8_amax_history, precision.fp8_margin);
+      fp8.emplace_back(NumberFormat::e4m3, precision.fp8_amax_history, precision.fp8_margin);
+      fp8.emplace_back(NumberFormat::e5m2, precision.fp8_amax_history, precision.fp8_margin);
+    }
+  }
+  weights_lp_ = {};
+  weights_lp_buf_ = {};
+  const DType wdt = gemm_weight_dtype(precision.mode);
+  if (wdt != dtype_) {
+    weights_lp_buf_ = backend_.allocate(static_cast<std::size_t>(layout_.total) * dtype_size(wdt),
+                                        MemoryCategory::parameters, "16-bit weight copy");
+    weights_lp_ = Tensor(weights_lp_buf_.data(), wdt, {layout_.total});
+  }
+  fp8_ = std::move(fp8);
+  precision_ = precision;
+  B_ = 0;  // re-carve at the next forward
+  acts_ = {};
+  acts_buf_ = {};
+  acts_tokens_buf_ = {};
+  work_buf_ = {};
+}
+
+GemmPrecision GptModel::gemm_precision(int l, int j) {
+  const PrecisionMode m = precision_.mode;
+  GemmPrecision g;
+  if (m == PrecisionMode::fp8 && l < config_.n_layer) {
+    auto* s = &fp8_[static_cast<std::size_t>(3 * (4 * l + j))];
+    const auto operand = [](DelayedScaling& d) {
+      return GemmOperand{d.format(), d.scale(), d.amax_slot()};
+    };
+    g.inp = operand(s[0]);
+    g.weight = operand(s[1]);
+    g.dout = operand(s[2]);
+    return g;
+  }
+  // fp8 mode's LM head runs in bf16 (precision.h).
+  const PrecisionMode head = m == PrecisionMode::fp8 ? PrecisionMode::bf16 : m;
+  g.inp.format = g.weight.format = forward_gemm_format(head);
+  g.dout.format = gradient_gemm_format(head);
+  return g;
+}
+
 void GptModel::ensure_buffers(int B) {
   if (B == B_) return;
   if (!shard_.whole()) {
@@ -126,29 +176,32 @@ void GptModel::ensure_buffers(int B) {
   // Full recompute: one segment's layers plus the input of each of the ⌈L/k⌉ segments.
   const std::int64_t n_layers = interval > 0 ? std::min(interval, L) : L;
   const std::int64_t n_segments = interval > 0 ? (L + interval - 1) / interval : 0;
+  // Stored at the activation width; LayerNorm statistics, logits and losses in dtype_.
+  const DType act = dtype_ == DType::f64 ? dtype_ : activation_dtype(precision_.mode);
   auto carve_acts = [&](Carver& k) {
+    const auto A = [&](std::vector<std::int64_t> shape) { return k.take(act, std::move(shape)); };
     Activations a;
-    a.encoded = k.take({B, T, C});
+    a.encoded = A({B, T, C});
     if (n_segments > 0) a.segment_inputs.push_back(a.encoded);
-    for (std::int64_t j = 1; j < n_segments; ++j) a.segment_inputs.push_back(k.take({B, T, C}));
-    const Tensor shared_att = policy_.selective ? k.take({B, NH, T, T}) : Tensor{};
+    for (std::int64_t j = 1; j < n_segments; ++j) a.segment_inputs.push_back(A({B, T, C}));
+    const Tensor shared_att = policy_.selective ? A({B, NH, T, T}) : Tensor{};
     a.layers.resize(static_cast<std::size_t>(n_layers));
     for (auto& la : a.layers) {
-      la.ln1 = k.take({B, T, C});
+      la.ln1 = A({B, T, C});
       la.ln1_mean = k.take({B, T});
       la.ln1_rstd = k.take({B, T});
-      la.qkv = k.take({B, T, 3 * C});
-      la.att = policy_.selective ? shared_att : k.take({B, NH, T, T});
-      la.atty = k.take({B, T, C});
-      la.res_att = k.take({B, T, C});
-      la.ln2 = k.take({B, T, C});
+      la.qkv = A({B, T, 3 * C});
+      la.att = policy_.selective ? shared_att : A({B, NH, T, T});
+      la.atty = A({B, T, C});
+      la.res_att = A({B, T, C});
+      la.ln2 = A({B, T, C});
       la.ln2_mean = k.take({B, T});
       la.ln2_rstd = k.take({B, T});
-      la.fch = k.take({B, T, 4 * C});
-      la.fch_gelu = k.take({B, T, 4 * C});
-      la.res_mlp = k.take({B, T, C});
+      la.fch = A({B, T, 4 * C});
+      la.fch_gelu = A({B, T, 4 * C});
+      la.res_mlp = A({B, T, C});
     }
-    a.lnf = k.take({B, T, C});
+    a.lnf = A({B, T, C});
     a.lnf_mean = k.take({B, T});
     a.lnf_rstd = k.take({B, T});
     a.logits = k.take({B, T, V});
@@ -172,6 +225,7 @@ void GptModel::ensure_buffers(int B) {
   Carver tok(acts_tokens_buf_.data(), DType::i32);
   std::tie(acts_.tokens, acts_.targets) = carve_tokens(tok);
 
+  // Activation gradients, at the activation width.
   auto carve_work = [&](Carver& k) {
     d_residual_ = k.take({B, T, C});
     d_tmp_ = k.take({B, T, C});
@@ -179,10 +233,10 @@ void GptModel::ensure_buffers(int B) {
     d_fch_ = k.take({B, T, 4 * C});
     d_att_ = k.take({B, NH, T, T});
   };
-  Carver wsize(nullptr, dtype_);
+  Carver wsize(nullptr, act);
   carve_work(wsize);
   work_buf_ = backend_.allocate(wsize.used(), MemoryCategory::workspace, "backward scratch");
-  Carver wreal(work_buf_.data(), dtype_);
+  Carver wreal(work_buf_.data(), act);
   carve_work(wreal);
   B_ = B;
 }
@@ -205,18 +259,20 @@ void GptModel::layer_forward(int l) {
   auto& be = backend_;
   be.layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, input, param(b + "ln1.weight"),
                        param(b + "ln1.bias"));
-  be.matmul_forward(a.qkv, a.ln1, param(b + "attn.qkv.weight"), param(b + "attn.qkv.bias"), false);
+  be.matmul_forward(a.qkv, a.ln1, gemm_weight(b + "attn.qkv.weight"), param(b + "attn.qkv.bias"),
+                    false, gemm_precision(l, 0));
   be.attention_forward(a.atty, a.att, a.qkv, config_.n_head);
   be.copy(a.res_att, input);
-  be.matmul_forward(a.res_att, a.atty, param(b + "attn.proj.weight"), param(b + "attn.proj.bias"),
-                    true);
+  be.matmul_forward(a.res_att, a.atty, gemm_weight(b + "attn.proj.weight"),
+                    param(b + "attn.proj.bias"), true, gemm_precision(l, 1));
   be.layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.res_att, param(b + "ln2.weight"),
                        param(b + "ln2.bias"));
-  be.matmul_forward(a.fch, a.ln2, param(b + "mlp.fc.weight"), param(b + "mlp.fc.bias"), false);
+  be.matmul_forward(a.fch, a.ln2, gemm_weight(b + "mlp.fc.weight"), param(b + "mlp.fc.bias"), false,
+                    gemm_precision(l, 2));
   be.gelu_forward(a.fch_gelu, a.fch);
   be.copy(a.res_mlp, a.res_att);
-  be.matmul_forward(a.res_mlp, a.fch_gelu, param(b + "mlp.proj.weight"), param(b + "mlp.proj.bias"),
-                    true);
+  be.matmul_forward(a.res_mlp, a.fch_gelu, gemm_weight(b + "mlp.proj.weight"),
+                    param(b + "mlp.proj.bias"), true, gemm_precision(l, 3));
 }
 
 double GptModel::forward(const std::int32_t* inputs, const std::int32_t* targets, int B) {
@@ -229,6 +285,7 @@ double GptModel::forward(const std::int32_t* inputs, const std::int32_t* targets
                                   " outside [0, vocab = " + std::to_string(config_.vocab) + ")");
     }
   }
+  if (!weights_lp_.empty()) backend_.convert(weights_lp_, params_all_);
   backend_.copy_from_host(acts_.tokens, inputs);
   backend_.copy_from_host(acts_.targets, targets);
   backend_.embedding_forward(acts_.encoded, acts_.tokens, param("wte"), param("wpe"));
@@ -244,7 +301,8 @@ double GptModel::forward(const std::int32_t* inputs, const std::int32_t* targets
   const Tensor& x = L > 0 ? layer_acts(L - 1).res_mlp : acts_.encoded;
   backend_.layernorm_forward(acts_.lnf, acts_.lnf_mean, acts_.lnf_rstd, x, param("lnf.weight"),
                              param("lnf.bias"));
-  backend_.matmul_forward(acts_.logits, acts_.lnf, param("wte"), Tensor{}, false);
+  backend_.matmul_forward(acts_.logits, acts_.lnf, gemm_weight("wte"), Tensor{}, false,
+                          gemm_precision(L, 0));
   return backend_.softmax_cross_entropy_forward(acts_.logits, acts_.losses, acts_.targets);
 }
 
@@ -263,30 +321,31 @@ void GptModel::layer_backward(int l, Profiler* profiler) {
   }
   // res_mlp = res_att + fch_gelu·Wpᵀ + bp
   be.matmul_backward(d_fch_, grad(b + "mlp.proj.weight"), grad(b + "mlp.proj.bias"), d_residual_,
-                     a.fch_gelu, param(b + "mlp.proj.weight"));
+                     a.fch_gelu, gemm_weight(b + "mlp.proj.weight"), gemm_precision(l, 3));
   be.gelu_backward(d_fch_, a.fch, d_fch_);
   be.matmul_backward(d_tmp_, grad(b + "mlp.fc.weight"), grad(b + "mlp.fc.bias"), d_fch_, a.ln2,
-                     param(b + "mlp.fc.weight"));
+                     gemm_weight(b + "mlp.fc.weight"), gemm_precision(l, 2));
   be.layernorm_backward(d_residual_, grad(b + "ln2.weight"), grad(b + "ln2.bias"), d_tmp_,
                         a.res_att, param(b + "ln2.weight"), a.ln2_mean, a.ln2_rstd);
   // res_att = input + atty·Wapᵀ + bap
   be.matmul_backward(d_tmp_, grad(b + "attn.proj.weight"), grad(b + "attn.proj.bias"), d_residual_,
-                     a.atty, param(b + "attn.proj.weight"));
+                     a.atty, gemm_weight(b + "attn.proj.weight"), gemm_precision(l, 1));
   be.attention_backward(d_qkv_, d_att_, d_tmp_, a.qkv, a.att, config_.n_head);
   be.matmul_backward(d_tmp_, grad(b + "attn.qkv.weight"), grad(b + "attn.qkv.bias"), d_qkv_, a.ln1,
-                     param(b + "attn.qkv.weight"));
+                     gemm_weight(b + "attn.qkv.weight"), gemm_precision(l, 0));
   be.layernorm_backward(d_residual_, grad(b + "ln1.weight"), grad(b + "ln1.bias"), d_tmp_, input,
                         param(b + "ln1.weight"), a.ln1_mean, a.ln1_rstd);
 }
 
-void GptModel::backward(Profiler* profiler) {
+void GptModel::backward(Profiler* profiler, double loss_scale) {
   if (B_ == 0) throw std::logic_error("backward() before forward()");
   const int L = config_.n_layer, k = policy_.interval;
   const std::int64_t N = std::int64_t{B_} * config_.seq_len;
-  backend_.softmax_cross_entropy_backward(acts_.logits, acts_.targets, 1.0 / double(N));
+  backend_.softmax_cross_entropy_backward(acts_.logits, acts_.targets, loss_scale / double(N));
   // With checkpointing the last block's output is still in the segment buffers from forward.
   const Tensor& last = L > 0 ? layer_acts(L - 1).res_mlp : acts_.encoded;
-  backend_.matmul_backward(d_tmp_, grad("wte"), Tensor{}, acts_.logits, acts_.lnf, param("wte"));
+  backend_.matmul_backward(d_tmp_, grad("wte"), Tensor{}, acts_.logits, acts_.lnf,
+                           gemm_weight("wte"), gemm_precision(L, 0));
   backend_.fill_zero(d_residual_);
   backend_.layernorm_backward(d_residual_, grad("lnf.weight"), grad("lnf.bias"), d_tmp_, last,
                               param("lnf.weight"), acts_.lnf_mean, acts_.lnf_rstd);
@@ -304,6 +363,10 @@ void GptModel::backward(Profiler* profiler) {
     }
   }
   backend_.embedding_backward(grad("wte"), grad("wpe"), d_residual_, acts_.tokens);
+  if (!fp8_.empty()) {
+    backend_.synchronize();  // the amaxes are host values once the device is done
+    for (auto& d : fp8_) d.commit();
+  }
 }
 
 }  // namespace tb

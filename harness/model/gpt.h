@@ -27,12 +27,23 @@
 //   interval k: ⌈L/k⌉·B·T·C (segment inputs, embeddings included) + min(k, L)·P + E
 //   selective:  B·T·C + L·(P − NH·B·T²) + NH·B·T² + E
 // plus 2·B·T int32 token ids; each tensor is padded to 64 bytes.
+//
+// Precision (PrecisionPolicy, precision.h; set before the first forward): every saved
+// activation and every activation gradient is stored in activation_dtype(mode) (16 bits in
+// bf16, fp16 and fp8 modes) — except the LayerNorm statistics (the 4·B·T and 2·B·T terms),
+// the logits (B·T·V) and the losses (B·T), which stay fp32. So with s the activation width in
+// bytes, the activations memory above is s·(elements of stored activations) + 4·(those fp32
+// terms). The GEMMs read a 16-bit copy of the weights in those modes (MemoryCategory::
+// parameters, label "16-bit weight copy").
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "config.h"
+#include "fp8_scaling.h"
 #include "parameters.h"
+#include "precision.h"
 #include "shard.h"
 #include "tb/backend.h"
 
@@ -87,6 +98,13 @@ class GptModel {
   // and its backward).
   void set_checkpointing(CheckpointPolicy policy);
   CheckpointPolicy checkpointing() const { return policy_; }
+  // Throws std::invalid_argument for a reduced precision on an f64 model, or bad fp8
+  // settings. Like set_checkpointing, call it between steps.
+  void set_precision(PrecisionPolicy precision);
+  const PrecisionPolicy& precision() const { return precision_; }
+  // The fp8 delayed-scaling state of the blocks' GEMMs, 3 per linear layer (input, weight,
+  // output gradient) in layer order qkv, attn.proj, mlp.fc, mlp.proj; empty in other modes.
+  const std::vector<DelayedScaling>& fp8_scaling() const { return fp8_; }
   const ParameterLayout& layout() const { return layout_; }
   DType dtype() const { return dtype_; }
   Backend& backend() const { return backend_; }
@@ -102,10 +120,13 @@ class GptModel {
 
   // inputs, targets: host arrays of B·T token ids in [0, vocab). Returns the mean loss.
   double forward(const std::int32_t* inputs, const std::int32_t* targets, int B);
-  // Accumulates d(mean loss)/dθ into grads(); call after forward with the same batch.
-  // Recomputation is timed as Phase::recompute on profiler, when given (it nests inside
-  // the caller's backward range).
-  void backward(Profiler* profiler = nullptr);
+  // Accumulates loss_scale · d(mean loss)/dθ into grads(); call after forward with the same
+  // batch. loss_scale ≠ 1 is loss scaling (train/loss_scaler.h): the output gradient is
+  // multiplied by it before it flows back through 16-bit activation gradients. Recomputation
+  // is timed as Phase::recompute on profiler, when given (it nests inside the caller's
+  // backward range). In fp8 mode the amaxes this forward/backward recorded update the
+  // delayed scaling at the end (so a recomputation casts with the forward's scales).
+  void backward(Profiler* profiler = nullptr, double loss_scale = 1.0);
   void zero_grad();
 
   // Saved activations of the current batch shape (valid after forward).
@@ -122,15 +143,24 @@ class GptModel {
   const Tensor& layer_input(int l);
   void layer_forward(int l);
   void layer_backward(int l, Profiler* profiler);
+  // The weight a GEMM multiplies: the 16-bit copy in reduced modes, else the master.
+  Tensor gemm_weight(const std::string& name) const {
+    return weights_lp_.empty() ? param(name) : view(weights_lp_, layout_.find(name));
+  }
+  // Operand formats of linear layer `j` (0 qkv, 1 attn.proj, 2 mlp.fc, 3 mlp.proj) of block
+  // l; l = n_layer is the LM head.
+  GemmPrecision gemm_precision(int l, int j);
 
   Backend& backend_;
   ModelConfig config_;
   DType dtype_;
   ShardSpec shard_;
   CheckpointPolicy policy_;
+  PrecisionPolicy precision_;
   ParameterLayout layout_;
-  Buffer params_buf_, grads_buf_;
-  Tensor params_all_, grads_all_;
+  Buffer params_buf_, grads_buf_, weights_lp_buf_;
+  Tensor params_all_, grads_all_, weights_lp_;
+  std::vector<DelayedScaling> fp8_;
 
   int B_ = 0;
   Buffer acts_buf_, acts_tokens_buf_, work_buf_;

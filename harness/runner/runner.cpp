@@ -80,6 +80,9 @@ TrainingConfig training_config(const RunConfig& c, bool scheduled, int train_ste
   TrainingConfig t;
   t.micro_batch = c.micro_batch;
   t.accumulation = c.resolved_global_batch() / c.micro_batch;
+  t.loss_scaling.dynamic = c.dynamic_loss_scaling();
+  t.loss_scaling.init_scale = c.loss_scale_init;
+  t.loss_scaling.growth_interval = c.loss_scale_growth_interval;
   if (scheduled) {
     t.schedule.kind = c.lr_schedule;
     t.schedule.warmup_steps = c.lr_warmup_steps;
@@ -87,6 +90,44 @@ TrainingConfig training_config(const RunConfig& c, bool scheduled, int train_ste
     t.schedule.min_lr_ratio = c.min_lr_ratio;
   }
   return t;
+}
+
+PrecisionPolicy precision_policy(const RunConfig& c) {
+  return {parse_precision_mode(c.precision), c.fp8_amax_history, c.fp8_margin};
+}
+
+// The model as the variant configures it: checkpointing, precision, initial weights.
+void configure_model(GptModel& model, const RunConfig& c, std::uint64_t seed) {
+  model.set_checkpointing({c.checkpoint_interval, c.checkpoint_selective});
+  model.set_precision(precision_policy(c));
+  model.init_weights(seed);
+}
+
+// What the precision mode did: formats, whether this device ran it natively, loss scaling.
+json precision_json(const RunConfig& c, const Backend& backend) {
+  const PrecisionMode mode = parse_precision_mode(c.precision);
+  const bool native = mode == PrecisionMode::fp32 || backend.kind() == DeviceKind::cuda;
+  json j = {
+      {"mode", c.precision},
+      {"execution", native ? "native" : "emulated"},
+      {"note", native ? "" : "the CPU has no reduced-precision arithmetic: operands are rounded to "
+                             "the format (RNE) and multiplied in fp32, 16-bit tensors are stored "
+                             "16-bit and widened for each kernel (memory category emulation)"},
+      {"activation_dtype", dtype_name(activation_dtype(mode))},
+      {"gemm_operands",
+       {{"forward", number_format_name(forward_gemm_format(mode))},
+        {"gradient", number_format_name(gradient_gemm_format(mode))}}},
+      {"master_weights", "f32"},
+      {"loss_scaling",
+       {{"dynamic", c.dynamic_loss_scaling()},
+        {"init_scale", c.dynamic_loss_scaling() ? json(c.loss_scale_init) : json(1.0)},
+        {"growth_interval", c.loss_scale_growth_interval}}}};
+  if (mode == PrecisionMode::fp8) {
+    j["fp8"] = {{"amax_history", c.fp8_amax_history},
+                {"margin", c.fp8_margin},
+                {"recipe", "delayed scaling, per tensor; LM head in bf16"}};
+  }
+  return j;
 }
 
 // Picks the device; throws Unsupported when the variant cannot run here.
@@ -119,8 +160,8 @@ void time_variant(const Scenario& s, const Variant& v, const RunOptions& o, cons
   auto backend = make_cpu_backend(c.threads, static_cast<std::size_t>(c.memory_limit_bytes));
   auto data = make_source(c, m, s.accuracy.seed);
   GptModel model(*backend, m, DType::f32);
-  model.set_checkpointing({c.checkpoint_interval, c.checkpoint_selective});
-  model.init_weights(s.accuracy.seed);
+  configure_model(model, c, s.accuracy.seed);
+  line["precision"] = precision_json(c, *backend);
   Profiler profiler(o.trace);
   Trainer trainer(model, *data, optimizer_config(c, m), training_config(c, false, 0), profiler);
 
@@ -135,9 +176,11 @@ void time_variant(const Scenario& s, const Variant& v, const RunOptions& o, cons
   std::array<std::vector<double>, kPhaseCount> phases;
   double timed_s = 0;
   std::string stopped_by = "max_steps";
+  long skipped = 0;
   while (static_cast<int>(samples.size()) < ms.max_steps) {
     if (o.trace) profiler.mark("step " + std::to_string(step));
     const StepRecord r = trainer.step();
+    skipped += r.skipped ? 1 : 0;
     if (step == 0) first = r.loss;
     check_loss(r.loss, first, step, "timing");
     ++step;
@@ -161,6 +204,7 @@ void time_variant(const Scenario& s, const Variant& v, const RunOptions& o, cons
   for (std::size_t p = 0; p < kPhaseCount; ++p) {
     phase_json[std::string(phase_name(static_cast<Phase>(p)))] = summary_json(summarize(phases[p]));
   }
+  line["precision"]["loss_scaling"]["timing_skipped_steps"] = skipped;
   line["timing"] = {{"step_s", step_s},
                     {"samples_s", samples},
                     {"phases_s", phase_json},
@@ -205,6 +249,8 @@ void accuracy_variant(const Scenario& s, const Variant& v, const ModelConfig& m,
   std::vector<std::uint64_t> seeds;
   std::map<int, std::vector<double>> curve;
   std::optional<double> floor;
+  std::vector<long> skipped;
+  std::vector<double> final_scale;
   for (int k = 0; k < a.seeds; ++k) {
     const std::uint64_t seed = a.seed + static_cast<std::uint64_t>(k);
     seeds.push_back(seed);
@@ -212,8 +258,7 @@ void accuracy_variant(const Scenario& s, const Variant& v, const ModelConfig& m,
     auto data = make_source(c, m, seed);
     floor = data->entropy_floor_nats();
     GptModel model(*backend, m, DType::f32);
-    model.set_checkpointing({c.checkpoint_interval, c.checkpoint_selective});
-    model.init_weights(seed);
+    configure_model(model, c, seed);
     Profiler profiler(false);
     Trainer trainer(model, *data, optimizer_config(c, m), training_config(c, true, a.train_steps),
                     profiler);
@@ -233,6 +278,12 @@ void accuracy_variant(const Scenario& s, const Variant& v, const ModelConfig& m,
     if (!std::isfinite(final_loss)) throw Diverged(a.train_steps, final_loss, "accuracy");
     curve[a.train_steps].push_back(final_loss);
     finals.push_back(final_loss);
+    skipped.push_back(trainer.loss_scaler().skipped_steps());
+    final_scale.push_back(trainer.loss_scaler().scale());
+  }
+  if (line.contains("precision")) {
+    line["precision"]["loss_scaling"]["accuracy_skipped_steps"] = skipped;
+    line["precision"]["loss_scaling"]["accuracy_final_scale"] = final_scale;
   }
   json curve_json = json::array();
   for (const auto& [step, losses] : curve)

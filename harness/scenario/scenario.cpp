@@ -250,9 +250,46 @@ const std::vector<KeyDef>& key_defs() {
              get_int(c, v, p, 1, kMaxMicroBatch,
                      int_range(1, kMaxMicroBatch) + " (a multiple of micro_batch), or null"));
        }},
-      {{"precision", "enum", {"fp32"}, "arithmetic and storage precision (default fp32)"},
+      {{"precision",
+        "enum",
+        {"fp32", "tf32", "bf16", "fp16", "fp8"},
+        "GEMM operand and activation precision; fp32 master weights always (default fp32)"},
        [](const Ctx& c, const ojson& v, const std::string& p, RunConfig& r) {
-         r.precision = get_enum(c, v, p, {"fp32"});
+         r.precision = get_enum(c, v, p, {"fp32", "tf32", "bf16", "fp16", "fp8"});
+       }},
+      {{"loss_scaling",
+        "enum",
+        {"auto", "dynamic", "none"},
+        "loss scaling: dynamic (skip overflowing steps, back off, grow) or none; auto: "
+        "dynamic for fp16 only (default auto)"},
+       [](const Ctx& c, const ojson& v, const std::string& p, RunConfig& r) {
+         r.loss_scaling = get_enum(c, v, p, {"auto", "dynamic", "none"});
+       }},
+      {{"loss_scale_init", "number", {}, "dynamic loss scaling: initial scale (default 65536)"},
+       [](const Ctx& c, const ojson& v, const std::string& p, RunConfig& r) {
+         if (!v.is_number() || !std::isfinite(v.get<double>()) || !(v.get<double>() > 0) ||
+             v.get<double>() > 0x1p100) {
+           c.bad_value(p, v, "a number in (0, 2^100]");
+         }
+         r.loss_scale_init = v.get<double>();
+       }},
+      {{"loss_scale_growth_interval",
+        "integer",
+        {},
+        "dynamic loss scaling: steps without overflow before the scale doubles (default 2000)"},
+       [](const Ctx& c, const ojson& v, const std::string& p, RunConfig& r) {
+         r.loss_scale_growth_interval = static_cast<int>(get_int(c, v, p, 1, kIntMax));
+       }},
+      {{"fp8_amax_history",
+        "integer",
+        {},
+        "fp8 delayed scaling: amaxes remembered per tensor, 1 to 1024 (default 16)"},
+       [](const Ctx& c, const ojson& v, const std::string& p, RunConfig& r) {
+         r.fp8_amax_history = static_cast<int>(get_int(c, v, p, 1, 1024));
+       }},
+      {{"fp8_margin", "integer", {}, "fp8: scale = max / (amax * 2^margin), 0 to 16 (default 0)"},
+       [](const Ctx& c, const ojson& v, const std::string& p, RunConfig& r) {
+         r.fp8_margin = static_cast<int>(get_int(c, v, p, 0, 16));
        }},
       {{"checkpoint_interval",
         "integer",
@@ -828,6 +865,11 @@ nlohmann::json RunConfig::to_json() const {
           {"micro_batch", micro_batch},
           {"global_batch", opt(global_batch)},
           {"precision", precision},
+          {"loss_scaling", loss_scaling},
+          {"loss_scale_init", loss_scale_init},
+          {"loss_scale_growth_interval", loss_scale_growth_interval},
+          {"fp8_amax_history", fp8_amax_history},
+          {"fp8_margin", fp8_margin},
           {"checkpoint_interval", checkpoint_interval},
           {"checkpoint_selective", checkpoint_selective},
           {"optimizer", optimizer},

@@ -27,7 +27,12 @@ struct RunConfig {
   // Sequences per optimizer step: a multiple of micro_batch (gradient accumulation over
   // global_batch/micro_batch micro-batches); unset: micro_batch.
   std::optional<int> global_batch;
-  std::string precision = "fp32";        // known: fp32 (more arrive with the strategies work)
+  std::string precision = "fp32";        // fp32 | tf32 | bf16 | fp16 | fp8 (model/precision.h)
+  std::string loss_scaling = "auto";     // auto (dynamic for fp16, else none) | dynamic | none
+  double loss_scale_init = 65536.0;      // dynamic loss scaling: initial scale
+  int loss_scale_growth_interval = 2000;  // good steps before the scale doubles
+  int fp8_amax_history = 16;             // fp8 delayed scaling: amaxes remembered per tensor
+  int fp8_margin = 0;                    // fp8: scale = max / (amax · 2^margin)
   int checkpoint_interval = 0;           // keep every k-th block's input; 0: off
   bool checkpoint_selective = false;     // recompute only attention probabilities
   std::string optimizer = "adamw";       // adamw | lamb | sgd
@@ -52,6 +57,10 @@ struct RunConfig {
   nlohmann::json to_json() const;
   // global_batch, or micro_batch when unset.
   int resolved_global_batch() const { return global_batch.value_or(micro_batch); }
+  // loss_scaling with auto resolved: true when the loss is scaled dynamically.
+  bool dynamic_loss_scaling() const {
+    return loss_scaling == "dynamic" || (loss_scaling == "auto" && precision == "fp16");
+  }
 };
 
 // Measurement: warm up, then time steps until the median's relative noise is under the

@@ -23,16 +23,24 @@ Tensor Optimizer::state_like_params(Buffer& storage, std::string_view label) {
   return t;
 }
 
-OptimizerStepStats Optimizer::step(double lr) {
+OptimizerStepStats Optimizer::step(double lr, double loss_scale, bool skip_if_nonfinite) {
+  if (!(loss_scale > 0) || !std::isfinite(loss_scale)) {
+    throw std::invalid_argument("loss scale = " + std::to_string(loss_scale) +
+                                " (expected a finite value > 0)");
+  }
   Backend& be = model_.backend();
   OptimizerStepStats s;
-  s.grad_norm = std::sqrt(be.sum_squares(model_.grads()));
+  s.grad_norm = std::sqrt(be.sum_squares(model_.grads())) / loss_scale;
+  if (skip_if_nonfinite && !std::isfinite(s.grad_norm)) {
+    s.skipped = true;
+    return s;
+  }
   // Global-norm clipping (Pascanu et al. 2013): g ← g · min(1, clip/‖g‖).
   if (config_.grad_clip > 0 && s.grad_norm > config_.grad_clip) {
     s.clip_scale = config_.grad_clip / s.grad_norm;
   }
   ++t_;
-  update(lr, s.clip_scale);
+  update(lr, s.clip_scale / loss_scale);
   return s;
 }
 

@@ -40,8 +40,9 @@ using AdamWConfig = OptimizerConfig;
 const std::vector<std::string>& optimizer_names();
 
 struct OptimizerStepStats {
-  double grad_norm = 0;   // global L2 norm before clipping
-  double clip_scale = 1;  // factor applied to the gradients
+  double grad_norm = 0;   // global L2 norm before clipping (of the unscaled gradients)
+  double clip_scale = 1;  // factor applied to the (unscaled) gradients
+  bool skipped = false;   // non-finite gradients, step not taken (skip_if_nonfinite)
 };
 
 class Optimizer {
@@ -54,7 +55,10 @@ class Optimizer {
   virtual std::string name() const = 0;
   // One update from the model's accumulated gradients, at learning rate lr: the global
   // gradient norm and clipping scale, then update(). The gradients are not modified.
-  virtual OptimizerStepStats step(double lr);
+  // loss_scale: the gradients hold loss_scale·∇ (loss scaling), divided out here. With
+  // skip_if_nonfinite, a non-finite gradient norm (an overflow) takes no step: the step
+  // count is unchanged and the stats say skipped.
+  virtual OptimizerStepStats step(double lr, double loss_scale = 1, bool skip_if_nonfinite = false);
   long steps_taken() const { return t_; }
   const OptimizerConfig& config() const { return config_; }
 

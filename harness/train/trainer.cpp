@@ -23,6 +23,7 @@ Trainer::Trainer(GptModel& model, TokenSource& data, const OptimizerConfig& opti
       optimizer_(make_optimizer(model, optimizer)),
       peak_lr_(optimizer.lr),
       training_(training),
+      scaler_(training.loss_scaling),
       micro_batch_(training.micro_batch),
       profiler_(profiler) {
   if (micro_batch_ <= 0) {
@@ -59,6 +60,7 @@ StepRecord Trainer::step() {
   // accumulation every phase but the optimizer's opens once per micro-batch; the profiler
   // sums them.
   double loss_sum = 0;
+  r.loss_scale = scaler_.scale();
   for (int k = 0; k < m; ++k) {
     {
       const auto range = profiler_.range(Phase::data_wait);
@@ -73,8 +75,9 @@ StepRecord Trainer::step() {
     }
     {
       const auto range = profiler_.range(Phase::backward);
-      model_.backward(&profiler_);  // recompute (checkpointing) nests as its own phase; accumulates
-                                    // d(micro-batch mean loss)/dθ
+      // Recompute (checkpointing) nests as its own phase; accumulates
+      // loss_scale · d(micro-batch mean loss)/dθ.
+      model_.backward(&profiler_, r.loss_scale);
       model_.backend().synchronize();
     }
   }
@@ -84,7 +87,9 @@ StepRecord Trainer::step() {
     // Σ over m micro-batch means → the gradient of the mean over the global batch.
     if (m > 1) model_.backend().scale(model_.grads(), 1.0 / double(m));
     r.lr = current_lr();
-    r.grad_norm = optimizer_->step(r.lr).grad_norm;
+    const OptimizerStepStats st = optimizer_->step(r.lr, r.loss_scale, scaler_.dynamic());
+    r.grad_norm = st.grad_norm;
+    r.skipped = !scaler_.update(st.skipped);
     model_.backend().synchronize();
   }
   r.phase_s = profiler_.take_phase_seconds();

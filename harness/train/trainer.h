@@ -3,7 +3,8 @@
 // optimizer step over the global batch: `accumulation` micro-batches, each forward and
 // backward (gradients accumulate), then the gradients are scaled by 1/accumulation (so they
 // are those of the mean loss over the global batch) and the optimizer steps at the
-// scheduled learning rate.
+// scheduled learning rate. With dynamic loss scaling (TrainingConfig::loss_scaling) the
+// backward runs on the scaled loss and a step whose gradients overflow is skipped.
 #pragma once
 #include <array>
 #include <cstdint>
@@ -15,6 +16,7 @@
 #include "../data/token_source.h"
 #include "../model/gpt.h"
 #include "../profile/profiler.h"
+#include "loss_scaler.h"
 #include "lr_schedule.h"
 #include "optimizer.h"
 
@@ -24,6 +26,8 @@ struct StepRecord {
   double loss = 0;  // mean over the step's micro-batches
   double grad_norm = 0;
   double lr = 0;  // the learning rate the optimizer stepped at
+  double loss_scale = 1;  // the scale this step's backward ran with
+  bool skipped = false;   // gradients overflowed: no update (dynamic loss scaling)
   // Exclusive seconds per phase (indexed by Phase) in this step.
   std::array<double, kPhaseCount> phase_s{};
   double seconds(Phase p) const { return phase_s[static_cast<std::size_t>(p)]; }
@@ -38,6 +42,7 @@ struct TrainingConfig {
   int micro_batch = 4;   // sequences per forward/backward
   int accumulation = 1;  // micro-batches per optimizer step: global batch = accumulation·micro
   LrScheduleConfig schedule;  // over optimizer steps, peak = the optimizer config's lr
+  LossScalingConfig loss_scaling;
   int global_batch() const { return accumulation * micro_batch; }
 };
 
@@ -54,6 +59,7 @@ class Trainer {
 
   GptModel& model() { return model_; }
   Optimizer& optimizer() { return *optimizer_; }
+  const LossScaler& loss_scaler() const { return scaler_; }
   Profiler& profiler() { return profiler_; }
   const TrainingConfig& training() const { return training_; }
   // The learning rate of the next step.
@@ -65,6 +71,7 @@ class Trainer {
   std::unique_ptr<Optimizer> optimizer_;
   double peak_lr_;
   TrainingConfig training_;
+  LossScaler scaler_;
   int micro_batch_;
   Profiler& profiler_;
   std::vector<std::int32_t> windows_, inputs_, targets_;

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "cpu_kernels.h"
+#include "staging.h"
 #include "tb/cpu_backend.h"
 
 namespace tb {
@@ -14,7 +15,8 @@ void expect(bool ok, const char* op, const std::string& what) {
   if (!ok) throw std::invalid_argument(std::string(op) + ": " + what);
 }
 
-// All floating tensors of a call share a dtype; dispatch once on it.
+// After staging, all floating views of a call share a dtype (f32, or f64 for the reference);
+// dispatch once on it (p<T> rejects a view of another dtype).
 template <class F>
 void dispatch_float(DType t, const char* op, F&& f) {
   switch (t) {
@@ -38,7 +40,12 @@ int as_int(std::int64_t v) { return static_cast<int>(v); }
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend(int threads, std::size_t limit) : tracker_(limit) { cpu::set_num_threads(threads); }
+  CpuBackend(int threads, std::size_t limit)
+      : tracker_(limit), arena_([this](std::size_t bytes) {
+          return allocate(bytes, MemoryCategory::emulation, "reduced-precision staging");
+        }) {
+    cpu::set_num_threads(threads);
+  }
 
   DeviceKind kind() const override { return DeviceKind::cpu; }
   std::string name() const override { return "cpu"; }
@@ -70,6 +77,7 @@ class CpuBackend final : public Backend {
            "dst " + shape_string(dst.shape) + " and src " + shape_string(src.shape) + " differ");
     std::memcpy(dst.ptr, src.ptr, src.bytes());
   }
+  void convert(const Tensor& dst, const Tensor& src) override { cpu::convert(dst, src); }
   void synchronize() override {}
 
   void embedding_forward(const Tensor& out, const Tensor& tokens, const Tensor& wte,
@@ -77,19 +85,23 @@ class CpuBackend final : public Backend {
     const int B = as_int(out.dim(0)), T_ = as_int(out.dim(1)), C = as_int(out.dim(2));
     expect(tokens.dtype == DType::i32, "embedding_forward", "tokens must be i32");
     expect(T_ <= wpe.dim(0), "embedding_forward", "sequence longer than the position table");
-    dispatch_float(out.dtype, "embedding_forward", [&](auto z) {
+    cpu::Staging s(arena_);
+    const Tensor o = s.out(out);
+    dispatch_float(o.dtype, "embedding_forward", [&](auto z) {
       using T = decltype(z);
-      cpu::embedding_forward(p<T>(out), tokens.data<std::int32_t>(), p<T>(wte), p<T>(wpe), B, T_,
-                             C);
+      cpu::embedding_forward(p<T>(o), tokens.data<std::int32_t>(), p<T>(wte), p<T>(wpe), B, T_, C);
     });
+    s.commit();
   }
   void embedding_backward(const Tensor& dwte, const Tensor& dwpe, const Tensor& dout,
                           const Tensor& tokens) override {
     const int B = as_int(dout.dim(0)), T_ = as_int(dout.dim(1)), C = as_int(dout.dim(2));
-    dispatch_float(dout.dtype, "embedding_backward", [&](auto z) {
+    cpu::Staging s(arena_);
+    const Tensor d = s.in(dout);
+    dispatch_float(d.dtype, "embedding_backward", [&](auto z) {
       using T = decltype(z);
-      cpu::embedding_backward(p<T>(dwte), p<T>(dwpe), p<T>(dout), tokens.data<std::int32_t>(), B,
-                              T_, C);
+      cpu::embedding_backward(p<T>(dwte), p<T>(dwpe), p<T>(d), tokens.data<std::int32_t>(), B, T_,
+                              C);
     });
   }
 
@@ -97,96 +109,139 @@ class CpuBackend final : public Backend {
                          const Tensor& inp, const Tensor& weight, const Tensor& bias) override {
     const int C = as_int(weight.numel());
     const std::int64_t N = inp.numel() / C;
-    dispatch_float(inp.dtype, "layernorm_forward", [&](auto z) {
+    cpu::Staging s(arena_);
+    const Tensor o = s.out(out), x = s.in(inp);
+    dispatch_float(x.dtype, "layernorm_forward", [&](auto z) {
       using T = decltype(z);
-      cpu::layernorm_forward(p<T>(out), p<T>(mean), p<T>(rstd), p<T>(inp), p<T>(weight), p<T>(bias),
-                             N, C);
+      cpu::layernorm_forward(p<T>(o), p<T>(mean), p<T>(rstd), p<T>(x), p<T>(weight), p<T>(bias), N,
+                             C);
     });
+    s.commit();
   }
   void layernorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dbias,
                           const Tensor& dout, const Tensor& inp, const Tensor& weight,
                           const Tensor& mean, const Tensor& rstd) override {
     const int C = as_int(weight.numel());
     const std::int64_t N = inp.numel() / C;
-    dispatch_float(inp.dtype, "layernorm_backward", [&](auto z) {
+    cpu::Staging s(arena_);
+    const Tensor dx = s.out(dinp, /*load=*/true), dy = s.in(dout), x = s.in(inp);
+    dispatch_float(x.dtype, "layernorm_backward", [&](auto z) {
       using T = decltype(z);
-      cpu::layernorm_backward(p<T>(dinp), p<T>(dweight), p<T>(dbias), p<T>(dout), p<T>(inp),
-                              p<T>(weight), p<T>(mean), p<T>(rstd), N, C);
+      cpu::layernorm_backward(p<T>(dx), p<T>(dweight), p<T>(dbias), p<T>(dy), p<T>(x), p<T>(weight),
+                              p<T>(mean), p<T>(rstd), N, C);
     });
+    s.commit();
   }
 
   void matmul_forward(const Tensor& out, const Tensor& inp, const Tensor& weight,
-                      const Tensor& bias, bool accumulate_out) override {
+                      const Tensor& bias, bool accumulate_out,
+                      const GemmPrecision& prec) override {
     const int OC = as_int(weight.dim(0)), C = as_int(weight.dim(1));
     expect(inp.numel() % C == 0 && out.numel() / OC == inp.numel() / C, "matmul_forward",
            "shapes " + shape_string(out.shape) + " = " + shape_string(inp.shape) + " · " +
                shape_string(weight.shape) + "ᵀ do not agree");
-    dispatch_float(inp.dtype, "matmul_forward", [&](auto z) {
+    cpu::Staging s(arena_);
+    const Tensor o = s.out(out, accumulate_out);
+    const Tensor x = s.gemm_operand(s.in(inp), inp, prec.inp);
+    const Tensor w = s.gemm_operand(s.in(weight), weight, prec.weight);
+    dispatch_float(x.dtype, "matmul_forward", [&](auto z) {
       using T = decltype(z);
-      cpu::matmul_forward(p<T>(out), p<T>(inp), p<T>(weight), p<T>(bias), inp.numel() / C, C, OC,
+      cpu::matmul_forward(p<T>(o), p<T>(x), p<T>(w), p<T>(bias), inp.numel() / C, C, OC,
                           accumulate_out);
     });
+    s.commit();
   }
   void matmul_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dbias,
-                       const Tensor& dout, const Tensor& inp, const Tensor& weight) override {
+                       const Tensor& dout, const Tensor& inp, const Tensor& weight,
+                       const GemmPrecision& prec) override {
     const int OC = as_int(weight.dim(0)), C = as_int(weight.dim(1));
-    dispatch_float(inp.dtype, "matmul_backward", [&](auto z) {
+    cpu::Staging s(arena_);
+    const Tensor dx = s.out(dinp);
+    const Tensor dy_stored = s.in(dout);
+    const Tensor dy = s.gemm_operand(dy_stored, dout, prec.dout);
+    const Tensor x = s.gemm_operand(s.in(inp), inp, prec.inp);
+    const Tensor w = s.gemm_operand(s.in(weight), weight, prec.weight);
+    dispatch_float(x.dtype, "matmul_backward", [&](auto z) {
       using T = decltype(z);
-      cpu::matmul_backward(p<T>(dinp), p<T>(dweight), p<T>(dbias), p<T>(dout), p<T>(inp),
-                           p<T>(weight), inp.numel() / C, C, OC);
+      cpu::matmul_backward(p<T>(dx), p<T>(dweight), static_cast<T*>(nullptr), p<T>(dy), p<T>(x), p<T>(w),
+                           inp.numel() / C, C, OC);
+      // The bias gradient sums dout as stored, not as the GEMM's rounded operand.
+      if (!dbias.empty()) cpu::bias_backward(p<T>(dbias), p<T>(dy_stored), inp.numel() / C, OC);
     });
+    s.commit();
   }
 
   void attention_forward(const Tensor& out, const Tensor& probs, const Tensor& qkv,
                          int n_head) override {
     const int B = as_int(out.dim(0)), T_ = as_int(out.dim(1)), C = as_int(out.dim(2));
     expect(C % n_head == 0, "attention_forward", "heads must divide the width");
-    dispatch_float(qkv.dtype, "attention_forward", [&](auto z) {
+    cpu::Staging s(arena_);
+    const Tensor o = s.out(out), pr = s.out(probs), x = s.in(qkv);
+    dispatch_float(x.dtype, "attention_forward", [&](auto z) {
       using T = decltype(z);
-      cpu::attention_forward(p<T>(out), p<T>(probs), p<T>(qkv), B, T_, C, n_head);
+      cpu::attention_forward(p<T>(o), p<T>(pr), p<T>(x), B, T_, C, n_head);
     });
+    s.commit();
   }
   void attention_backward(const Tensor& dqkv, const Tensor& scratch, const Tensor& dout,
                           const Tensor& qkv, const Tensor& probs, int n_head) override {
     const int B = as_int(dout.dim(0)), T_ = as_int(dout.dim(1)), C = as_int(dout.dim(2));
     expect(scratch.numel() >= std::int64_t{B} * n_head * T_ * T_, "attention_backward",
            "scratch smaller than B·NH·T·T");
-    dispatch_float(qkv.dtype, "attention_backward", [&](auto z) {
+    cpu::Staging s(arena_);
+    const Tensor dx = s.out(dqkv), dy = s.in(dout), x = s.in(qkv), pr = s.in(probs);
+    // The scratch's values are not needed after the call: an fp32 stand-in, not stored back.
+    const Tensor sc = s.temp(scratch);
+    dispatch_float(x.dtype, "attention_backward", [&](auto z) {
       using T = decltype(z);
-      cpu::attention_backward(p<T>(dqkv), p<T>(scratch), p<T>(dout), p<T>(qkv), p<T>(probs), B, T_,
-                              C, n_head);
+      cpu::attention_backward(p<T>(dx), p<T>(sc), p<T>(dy), p<T>(x), p<T>(pr), B, T_, C, n_head);
     });
+    s.commit();
   }
 
   void gelu_forward(const Tensor& out, const Tensor& inp) override {
-    dispatch_float(inp.dtype, "gelu_forward", [&](auto z) {
+    cpu::Staging s(arena_);
+    const Tensor o = s.out(out), x = s.in(inp);
+    dispatch_float(x.dtype, "gelu_forward", [&](auto z) {
       using T = decltype(z);
-      cpu::gelu_forward(p<T>(out), p<T>(inp), inp.numel());
+      cpu::gelu_forward(p<T>(o), p<T>(x), inp.numel());
     });
+    s.commit();
   }
   void gelu_backward(const Tensor& dinp, const Tensor& inp, const Tensor& dout) override {
-    dispatch_float(inp.dtype, "gelu_backward", [&](auto z) {
+    cpu::Staging s(arena_);
+    const Tensor dy = s.in(dout), x = s.in(inp), dx = s.out(dinp);
+    dispatch_float(x.dtype, "gelu_backward", [&](auto z) {
       using T = decltype(z);
-      cpu::gelu_backward(p<T>(dinp), p<T>(inp), p<T>(dout), inp.numel());
+      cpu::gelu_backward(p<T>(dx), p<T>(x), p<T>(dy), inp.numel());
     });
+    s.commit();
   }
   void add(const Tensor& out, const Tensor& a, const Tensor& b) override {
-    dispatch_float(a.dtype, "add", [&](auto z) {
+    cpu::Staging s(arena_);
+    const Tensor x = s.in(a), y = s.in(b), o = s.out(out);
+    dispatch_float(x.dtype, "add", [&](auto z) {
       using T = decltype(z);
-      cpu::add(p<T>(out), p<T>(a), p<T>(b), a.numel());
+      cpu::add(p<T>(o), p<T>(x), p<T>(y), a.numel());
     });
+    s.commit();
   }
   void scale(const Tensor& t, double s) override {
-    dispatch_float(t.dtype, "scale", [&](auto z) {
+    cpu::Staging st(arena_);
+    const Tensor x = st.out(t, /*load=*/true);
+    dispatch_float(x.dtype, "scale", [&](auto z) {
       using T = decltype(z);
-      cpu::scale(p<T>(t), T(s), t.numel());
+      cpu::scale(p<T>(x), T(s), t.numel());
     });
+    st.commit();
   }
 
   double softmax_cross_entropy_forward(const Tensor& logits, const Tensor& losses,
                                        const Tensor& targets) override {
     const int V = as_int(logits.shape.back());
     double mean = 0;
+    expect(logits.dtype == losses.dtype, "softmax_cross_entropy_forward",
+           "logits and losses must be f32 (or f64), got " + std::string(dtype_name(logits.dtype)));
     dispatch_float(logits.dtype, "softmax_cross_entropy_forward", [&](auto z) {
       using T = decltype(z);
       mean = cpu::softmax_cross_entropy_forward(
@@ -206,9 +261,11 @@ class CpuBackend final : public Backend {
 
   double sum_squares(const Tensor& x) override {
     double s = 0;
-    dispatch_float(x.dtype, "sum_squares", [&](auto z) {
+    cpu::Staging st(arena_);
+    const Tensor v = st.in(x);
+    dispatch_float(v.dtype, "sum_squares", [&](auto z) {
       using T = decltype(z);
-      s = cpu::sum_squares(p<T>(x), x.numel());
+      s = cpu::sum_squares(p<T>(v), x.numel());
     });
     return s;
   }
@@ -251,6 +308,7 @@ class CpuBackend final : public Backend {
 
  private:
   MemoryTracker tracker_;
+  cpu::ScratchArena arena_;
 };
 
 }  // namespace

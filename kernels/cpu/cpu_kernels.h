@@ -36,6 +36,10 @@ template <class T>
 void matmul_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
                      std::int64_t N, int C, int OC);
 
+// dbias(OC) += Σ over N rows of dout(N,OC), in a fixed order.
+template <class T>
+void bias_backward(T* dbias, const T* dout, std::int64_t N, int OC);
+
 template <class T>
 void attention_forward(T* out, T* probs, const T* qkv, int B, int T_, int C, int NH);
 template <class T>

@@ -30,7 +30,12 @@ void matmul_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp,
   const int n = static_cast<int>(N);
   if (dinp) gemm<T>(false, false, n, C, OC, T(1), dout, OC, weight, C, T(0), dinp, C);
   gemm<T>(true, false, OC, C, n, T(1), dout, OC, inp, C, T(1), dweight, C);
-  if (dbias) {
+  if (dbias) bias_backward(dbias, dout, N, OC);
+}
+
+template <class T>
+void bias_backward(T* dbias, const T* dout, std::int64_t N, int OC) {
+  {
     constexpr int kBlock = 64;
     const int n_blocks = (OC + kBlock - 1) / kBlock;
 #pragma omp parallel for schedule(static)
@@ -52,6 +57,8 @@ template void matmul_forward<double>(double*, const double*, const double*, cons
                                      std::int64_t, int, int, bool);
 template void matmul_backward<float>(float*, float*, float*, const float*, const float*,
                                      const float*, std::int64_t, int, int);
+template void bias_backward<float>(float*, const float*, std::int64_t, int);
+template void bias_backward<double>(double*, const double*, std::int64_t, int);
 template void matmul_backward<double>(double*, double*, double*, const double*, const double*,
                                       const double*, std::int64_t, int, int);
 

@@ -308,4 +308,19 @@ void decode_scaled(NumberFormat f, const std::uint8_t* bits, float scale, float*
   bad_storage(f, "decode_scaled");
 }
 
+void quantize_scaled(NumberFormat f, const float* x, float scale, float* out, std::int64_t n,
+                     Overflow o) {
+  if (f == NumberFormat::e4m3) {
+    return map_array(x, out, n, [o, scale](float v) {
+      return kE4m3Table.v[encode_e4m3_impl(v * scale, o)] / scale;
+    });
+  }
+  if (f == NumberFormat::e5m2) {
+    return map_array(x, out, n, [o, scale](float v) {
+      return kE5m2Table.v[encode_e5m2_impl(v * scale, o)] / scale;
+    });
+  }
+  bad_storage(f, "quantize_scaled");
+}
+
 }  // namespace tb

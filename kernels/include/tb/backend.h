@@ -7,12 +7,21 @@
 // a linear layer's weight is (OC, C) and computes out = inp · Wᵀ + bias.
 // Backward functions ACCUMULATE (+=) into parameter gradients, so gradient accumulation
 // over micro-batches is free; activation gradients are overwritten (=) unless the
-// function says "accumulates". All floating tensors of one call share one dtype.
+// function says "accumulates".
+//
+// Precision. A call's floating tensors are either all f64 (the reference), or each f32 or a
+// 16-bit storage type (bf16, f16; tb/dtype.h) in any mix: reduced-width inputs are read as
+// their exact fp32 values, arithmetic and accumulation are fp32, and reduced-width outputs
+// are rounded to nearest even when stored (fp16 overflows to ±inf, as on a GPU). A mixed-
+// precision step stores activations and their gradients in 16 bits and keeps parameters,
+// their gradients and optimizer state in fp32. The GEMMs additionally round their operands
+// to a number format (GemmPrecision): tf32, bf16, fp16, or scaled FP8.
 #pragma once
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
+#include "tb/number_format.h"
 #include "tb/tensor.h"
 
 namespace tb {
@@ -58,6 +67,26 @@ struct LambNorms {
   double update_sq = 0;
 };
 
+// How one GEMM operand enters the multiply: rounded (RNE) to `format`, products of the
+// rounded values accumulated in fp32 — what tensor cores compute (NVIDIA H100 whitepaper,
+// "fourth-generation Tensor Cores"). fp32 leaves the operand as stored. For the FP8 formats
+// (Micikevicius et al. 2022, §3.1; per-tensor scaling as in NVIDIA Transformer Engine) the
+// operand is cast as saturate(x·scale) and the product is divided by the scales again, so
+// the result estimates the unscaled product; the scale comes from the caller's amax history.
+struct GemmOperand {
+  NumberFormat format = NumberFormat::fp32;
+  float scale = 1;  // FP8 only; > 0
+  // When set, receives max|x| over the operand as stored (before scaling; NaN if any element
+  // is NaN), the amax that delayed scaling records. A host address, valid after synchronize().
+  float* amax = nullptr;
+};
+
+// The operands of a linear layer's GEMMs. Forward: out = inp·weightᵀ. Backward:
+// dinp = dout·weight and dweight += doutᵀ·inp, with inp and weight entering as in forward.
+struct GemmPrecision {
+  GemmOperand inp, weight, dout;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -73,6 +102,9 @@ class Backend {
   virtual void fill_zero(const Tensor& t) = 0;
   // dst = src, both on this device, same dtype and element count.
   virtual void copy(const Tensor& dst, const Tensor& src) = 0;
+  // dst = src converted between f32, bf16 and f16 (RNE; same element count), e.g. the 16-bit
+  // copy of fp32 master weights that a mixed-precision forward multiplies with.
+  virtual void convert(const Tensor& dst, const Tensor& src) = 0;
   virtual void synchronize() = 0;
 
   // out(B,T,C) = wte[tokens] + wpe[t]. tokens: i32 (B,T); wte (V,C); wpe (maxT,C).
@@ -90,12 +122,16 @@ class Backend {
                                   const Tensor& dout, const Tensor& inp, const Tensor& weight,
                                   const Tensor& mean, const Tensor& rstd) = 0;
 
-  // out(N,OC) = inp(N,C)·weight(OC,C)ᵀ + bias(OC) [+ out when accumulate_out]. bias may be empty.
+  // out(N,OC) = inp(N,C)·weight(OC,C)ᵀ + bias(OC) [+ out when accumulate_out]. bias may be
+  // empty. The GEMM's operands enter as `precision` says (its dout is unused here).
   virtual void matmul_forward(const Tensor& out, const Tensor& inp, const Tensor& weight,
-                              const Tensor& bias, bool accumulate_out) = 0;
-  // dinp = dout·weight (skipped when empty); dweight += doutᵀ·inp; dbias += Σ dout (if given).
+                              const Tensor& bias, bool accumulate_out,
+                              const GemmPrecision& precision = {}) = 0;
+  // dinp = dout·weight (skipped when empty); dweight += doutᵀ·inp; dbias += Σ dout (if given,
+  // from dout as stored).
   virtual void matmul_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dbias,
-                               const Tensor& dout, const Tensor& inp, const Tensor& weight) = 0;
+                               const Tensor& dout, const Tensor& inp, const Tensor& weight,
+                               const GemmPrecision& precision = {}) = 0;
 
   // Causal multi-head self-attention over qkv(B,T,3C) = [q | k | v], head h at columns
   // h·C/NH … (h+1)·C/NH of each. probs (B,NH,T,T) saves softmax(q·kᵀ/√d_head) with the

@@ -7,7 +7,10 @@
 
 namespace tb {
 
-enum class DType : std::uint8_t { f32, f64, i32 };
+// bf16 and f16 are storage types: 16-bit encodings (tb/number_format.h) of tensors that a
+// reduced-precision training step keeps (saved activations, activation gradients, the
+// low-precision copy of the weights). Arithmetic on them is in fp32.
+enum class DType : std::uint8_t { f32, f64, i32, bf16, f16 };
 
 constexpr std::size_t dtype_size(DType t) {
   switch (t) {
@@ -17,6 +20,9 @@ constexpr std::size_t dtype_size(DType t) {
       return 8;
     case DType::i32:
       return 4;
+    case DType::bf16:
+    case DType::f16:
+      return 2;
   }
   return 0;
 }
@@ -29,9 +35,16 @@ constexpr std::string_view dtype_name(DType t) {
       return "f64";
     case DType::i32:
       return "i32";
+    case DType::bf16:
+      return "bf16";
+    case DType::f16:
+      return "f16";
   }
   return "?";
 }
+
+// A 16-bit storage type (bf16, f16).
+constexpr bool is_reduced_float(DType t) { return t == DType::bf16 || t == DType::f16; }
 
 template <class T>
 constexpr DType dtype_of();

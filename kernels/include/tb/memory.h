@@ -18,8 +18,13 @@ enum class MemoryCategory : std::uint8_t {
   activations,  // tensors saved by forward for backward
   workspace,    // scratch: activation gradients, temporaries
   communication,
+  // fp32 staging copies that the CPU's EMULATION of reduced precision needs (a bf16/fp16
+  // tensor decoded for an fp32 kernel, a GEMM operand rounded to tf32/fp8). A device with
+  // native reduced-precision kernels does not allocate it; kept apart so the other
+  // categories read as they would there.
+  emulation,
 };
-inline constexpr std::size_t kMemoryCategoryCount = 6;
+inline constexpr std::size_t kMemoryCategoryCount = 7;
 std::string_view memory_category_name(MemoryCategory c);
 
 // Thrown when an allocation would exceed the tracker's limit or the allocator fails.

@@ -154,5 +154,9 @@ void encode_scaled(NumberFormat f, const float* x, float scale, std::uint8_t* ou
                    Overflow o = Overflow::saturate);
 void decode_scaled(NumberFormat f, const std::uint8_t* bits, float scale, float* out,
                    std::int64_t n);
+// The round trip of both in one pass, for GEMM emulation: out[i] = decode(encode(x[i]·scale))
+// / scale, identical to decode_scaled(encode_scaled(x)). out may equal x.
+void quantize_scaled(NumberFormat f, const float* x, float scale, float* out, std::int64_t n,
+                     Overflow o = Overflow::saturate);
 
 }  // namespace tb

@@ -1,0 +1,146 @@
+#include "staging.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "tb/number_format.h"
+
+namespace tb::cpu {
+
+namespace {
+
+constexpr std::size_t kAlign = 64;
+
+std::size_t round_up(std::size_t b) { return (b + kAlign - 1) / kAlign * kAlign; }
+
+NumberFormat storage_format(DType t) {
+  return t == DType::bf16 ? NumberFormat::bf16 : NumberFormat::fp16;
+}
+
+}  // namespace
+
+void* ScratchArena::take(std::size_t bytes) {
+  bytes = round_up(std::max<std::size_t>(bytes, 1));
+  if (blocks_.empty() || blocks_.back().bytes() - used_ < bytes) {
+    // A new block at least twice the last, so a growing call allocates O(log) times.
+    const std::size_t last = blocks_.empty() ? 0 : blocks_.back().bytes();
+    blocks_.push_back(allocate_(std::max(bytes, 2 * last)));
+    used_ = 0;
+  }
+  void* p = static_cast<unsigned char*>(blocks_.back().data()) + used_;
+  used_ += bytes;
+  total_ += bytes;
+  return p;
+}
+
+void ScratchArena::reset() {
+  if (blocks_.size() > 1) {
+    const std::size_t need = total_;
+    blocks_.clear();
+    blocks_.push_back(allocate_(need));
+  }
+  used_ = 0;
+  total_ = 0;
+}
+
+std::size_t ScratchArena::capacity_bytes() const {
+  std::size_t c = 0;
+  for (const auto& b : blocks_) c += b.bytes();
+  return c;
+}
+
+Tensor Staging::scratch_like(const Tensor& t, DType dtype) {
+  const std::size_t bytes = static_cast<std::size_t>(t.numel()) * dtype_size(dtype);
+  return Tensor(arena_.take(bytes), dtype, t.shape);
+}
+
+Tensor Staging::in(const Tensor& t) {
+  if (t.empty() || !is_reduced_float(t.dtype)) return t;
+  Tensor f = scratch_like(t, DType::f32);
+  decode_array(storage_format(t.dtype), static_cast<const std::uint16_t*>(t.ptr),
+               static_cast<float*>(f.ptr), t.numel());
+  return f;
+}
+
+Tensor Staging::out(const Tensor& t, bool load) {
+  if (t.empty() || !is_reduced_float(t.dtype)) return t;
+  Tensor f = load ? in(t) : scratch_like(t, DType::f32);
+  outputs_.emplace_back(t, f);
+  return f;
+}
+
+Tensor Staging::temp(const Tensor& t) {
+  if (t.empty() || !is_reduced_float(t.dtype)) return t;
+  return scratch_like(t, DType::f32);
+}
+
+Tensor Staging::gemm_operand(const Tensor& x, const Tensor& stored, const GemmOperand& op) {
+  if (op.amax) *op.amax = x.dtype == DType::f32 ? amax(static_cast<const float*>(x.ptr), x.numel())
+                                                : std::numeric_limits<float>::quiet_NaN();
+  if (op.format == NumberFormat::fp32) return x;
+  if (x.dtype != DType::f32) {
+    throw std::invalid_argument("GEMM operand format " + std::string(number_format_name(op.format)) +
+                                " needs fp32 or 16-bit tensors, got " +
+                                std::string(dtype_name(x.dtype)));
+  }
+  const bool already = (op.format == NumberFormat::bf16 && stored.dtype == DType::bf16) ||
+                       (op.format == NumberFormat::fp16 && stored.dtype == DType::f16);
+  if (already) return x;  // decoding was exact: the values are the format's
+  Tensor r = scratch_like(x, DType::f32);
+  const auto* src = static_cast<const float*>(x.ptr);
+  auto* dst = static_cast<float*>(r.ptr);
+  if (op.format == NumberFormat::e4m3 || op.format == NumberFormat::e5m2) {
+    if (!(op.scale > 0) || !std::isfinite(op.scale)) {
+      throw std::invalid_argument("FP8 GEMM operand scale = " + std::to_string(op.scale) +
+                                  " (expected a finite value > 0)");
+    }
+    quantize_scaled(op.format, src, op.scale, dst, x.numel());
+  } else {
+    round_array(op.format, src, dst, x.numel());
+  }
+  return r;
+}
+
+void Staging::commit() {
+  for (const auto& [t, f] : outputs_) {
+    encode_array(storage_format(t.dtype), static_cast<const float*>(f.ptr),
+                 static_cast<std::uint16_t*>(t.ptr), t.numel());
+  }
+  outputs_.clear();
+}
+
+void convert(const Tensor& dst, const Tensor& src) {
+  if (dst.numel() != src.numel()) {
+    throw std::invalid_argument("convert: dst " + shape_string(dst.shape) + " and src " +
+                                shape_string(src.shape) + " differ in size");
+  }
+  const auto ok = [](DType t) { return t == DType::f32 || is_reduced_float(t); };
+  if (!ok(dst.dtype) || !ok(src.dtype)) {
+    throw std::invalid_argument("convert: " + std::string(dtype_name(src.dtype)) + " -> " +
+                                std::string(dtype_name(dst.dtype)) +
+                                " (expected f32, bf16 or f16 on both sides)");
+  }
+  const std::int64_t n = src.numel();
+  if (dst.dtype == src.dtype) {
+    std::memcpy(dst.ptr, src.ptr, dst.bytes());
+  } else if (src.dtype == DType::f32) {
+    encode_array(storage_format(dst.dtype), static_cast<const float*>(src.ptr),
+                 static_cast<std::uint16_t*>(dst.ptr), n);
+  } else if (dst.dtype == DType::f32) {
+    decode_array(storage_format(src.dtype), static_cast<const std::uint16_t*>(src.ptr),
+                 static_cast<float*>(dst.ptr), n);
+  } else {
+    // bf16 <-> f16 through fp32, which holds every value of both exactly.
+    std::vector<float> tmp(static_cast<std::size_t>(n));
+    decode_array(storage_format(src.dtype), static_cast<const std::uint16_t*>(src.ptr), tmp.data(),
+                 n);
+    encode_array(storage_format(dst.dtype), tmp.data(), static_cast<std::uint16_t*>(dst.ptr), n);
+  }
+}
+
+}  // namespace tb::cpu

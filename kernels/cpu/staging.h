@@ -1,0 +1,67 @@
+// Reduced precision on the CPU, emulated: the fp32 kernels see fp32 stand-ins for bf16/f16
+// tensors (decoded exactly on the way in, rounded to nearest even on the way out), and GEMM
+// operands are rounded to their number format in a copy. The stand-ins live in one scratch
+// arena that grows to the largest call's need and then stays, tracked under
+// MemoryCategory::emulation (memory a GPU with native 16-bit kernels would not need).
+#pragma once
+#include <cstddef>
+#include <functional>
+#include <utility>
+#include <vector>
+
+#include "tb/backend.h"
+
+namespace tb::cpu {
+
+class ScratchArena {
+ public:
+  using Allocate = std::function<Buffer(std::size_t bytes)>;
+  explicit ScratchArena(Allocate allocate) : allocate_(std::move(allocate)) {}
+  // 64-byte aligned, uninitialised, valid until reset().
+  void* take(std::size_t bytes);
+  // Ends a call: everything taken is released. If the call needed more than one block, they
+  // are replaced by one block of the call's total, so the steady state allocates nothing.
+  void reset();
+  std::size_t capacity_bytes() const;
+
+ private:
+  Allocate allocate_;
+  std::vector<Buffer> blocks_;
+  std::size_t used_ = 0;   // in blocks_.back()
+  std::size_t total_ = 0;  // taken in this call, over all blocks
+};
+
+// One backend call's stand-ins. Tensors that are not bf16/f16 (f32, f64, i32, empty) pass
+// through as themselves, so an all-f32 call costs nothing.
+class Staging {
+ public:
+  explicit Staging(ScratchArena& arena) : arena_(arena) {}
+  ~Staging() { arena_.reset(); }
+  Staging(const Staging&) = delete;
+  Staging& operator=(const Staging&) = delete;
+
+  // An fp32 view holding t's values.
+  Tensor in(const Tensor& t);
+  // The view a kernel writes for t; a reduced t gets an fp32 stand-in that commit() rounds
+  // back into it. load: the stand-in starts with t's values (for outputs that accumulate).
+  Tensor out(const Tensor& t, bool load = false);
+  // Scratch a kernel may overwrite whose values are dropped after the call: t itself, or an
+  // fp32 stand-in of t's shape when t is reduced (never stored back).
+  Tensor temp(const Tensor& t);
+  // GEMM operand: the fp32 view `x` (from in()) entering as `op` says — x itself for fp32 or
+  // when `stored` is already in op.format; else a rounded (FP8: scaled) copy. Records the
+  // amax of x when op.amax is set.
+  Tensor gemm_operand(const Tensor& x, const Tensor& stored, const GemmOperand& op);
+  // Rounds every stand-in from out() into its tensor.
+  void commit();
+
+ private:
+  Tensor scratch_like(const Tensor& t, DType dtype);
+  ScratchArena& arena_;
+  std::vector<std::pair<Tensor, Tensor>> outputs_;  // (reduced tensor, fp32 stand-in)
+};
+
+// dst = src between f32, bf16 and f16 (RNE), same element count.
+void convert(const Tensor& dst, const Tensor& src);
+
+}  // namespace tb::cpu
