@@ -125,7 +125,7 @@ void GptModel::set_precision(PrecisionPolicy precision) {
   weights_lp_ = {};
   weights_lp_buf_ = {};
   const DType wdt = gemm_weight_dtype(precision.mode);
-  if (wdt != dtype_) {
+  if (is_reduced_float(wdt)) {
     weights_lp_buf_ = backend_.allocate(static_cast<std::size_t>(layout_.total) * dtype_size(wdt),
                                         MemoryCategory::parameters, "16-bit weight copy");
     weights_lp_ = Tensor(weights_lp_buf_.data(), wdt, {layout_.total});

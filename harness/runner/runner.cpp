@@ -251,6 +251,8 @@ void accuracy_variant(const Scenario& s, const Variant& v, const ModelConfig& m,
   std::optional<double> floor;
   std::vector<long> skipped;
   std::vector<double> final_scale;
+  RoundingStats rounding;
+  bool rounding_counted = false;
   for (int k = 0; k < a.seeds; ++k) {
     const std::uint64_t seed = a.seed + static_cast<std::uint64_t>(k);
     seeds.push_back(seed);
@@ -260,8 +262,9 @@ void accuracy_variant(const Scenario& s, const Variant& v, const ModelConfig& m,
     GptModel model(*backend, m, DType::f32);
     configure_model(model, c, seed);
     Profiler profiler(false);
-    Trainer trainer(model, *data, optimizer_config(c, m), training_config(c, true, a.train_steps),
-                    profiler);
+    TrainingConfig tc = training_config(c, true, a.train_steps);
+    tc.count_gradient_rounding = c.precision != "fp32";
+    Trainer trainer(model, *data, optimizer_config(c, m), tc, profiler);
     // Held-out batches of global_batch sequences, so variants that only split the global
     // batch differently are evaluated on the same windows.
     const std::int64_t windows = std::int64_t{a.eval_batches} * c.resolved_global_batch();
@@ -279,11 +282,24 @@ void accuracy_variant(const Scenario& s, const Variant& v, const ModelConfig& m,
     curve[a.train_steps].push_back(final_loss);
     finals.push_back(final_loss);
     skipped.push_back(trainer.loss_scaler().skipped_steps());
+    if (const auto r = trainer.gradient_rounding()) {
+      rounding += *r;
+      rounding_counted = true;
+    }
     final_scale.push_back(trainer.loss_scaler().scale());
   }
   if (line.contains("precision")) {
     line["precision"]["loss_scaling"]["accuracy_skipped_steps"] = skipped;
     line["precision"]["loss_scaling"]["accuracy_final_scale"] = final_scale;
+    // Over every seed's training steps: how the backward's roundings to reduced precision went.
+    if (rounding_counted) {
+      const double n = rounding.values > 0 ? double(rounding.values) : 1.0;
+      line["precision"]["gradient_rounding"] = {
+          {"values", rounding.values},
+          {"underflow_fraction", double(rounding.underflow) / n},
+          {"subnormal_fraction", double(rounding.subnormal) / n},
+          {"overflow_fraction", double(rounding.overflow) / n}};
+    }
   }
   json curve_json = json::array();
   for (const auto& [step, losses] : curve)

@@ -35,6 +35,9 @@ Trainer::Trainer(GptModel& model, TokenSource& data, const OptimizerConfig& opti
                                 " micro-batches per step (expected > 0)");
   }
   validate(training.schedule);
+  if (training.count_gradient_rounding) {
+    counting_rounding_ = model.backend().count_rounding(false);  // supported? (stays off)
+  }
   if (data.vocab() > model.config().vocab) {
     throw std::invalid_argument(
         "data vocabulary " + std::to_string(data.vocab()) +
@@ -45,6 +48,11 @@ Trainer::Trainer(GptModel& model, TokenSource& data, const OptimizerConfig& opti
   windows_.resize(B * (T + 1));
   inputs_.resize(B * T);
   targets_.resize(B * T);
+}
+
+std::optional<RoundingStats> Trainer::gradient_rounding() const {
+  if (!counting_rounding_) return std::nullopt;
+  return gradient_rounding_;
 }
 
 double Trainer::current_lr() const {
@@ -77,7 +85,12 @@ StepRecord Trainer::step() {
       const auto range = profiler_.range(Phase::backward);
       // Recompute (checkpointing) nests as its own phase; accumulates
       // loss_scale · d(micro-batch mean loss)/dθ.
+      if (counting_rounding_) model_.backend().count_rounding(true);
       model_.backward(&profiler_, r.loss_scale);
+      if (counting_rounding_) {
+        model_.backend().count_rounding(false);
+        gradient_rounding_ += model_.backend().take_rounding_stats();
+      }
       model_.backend().synchronize();
     }
   }

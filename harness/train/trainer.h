@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -43,6 +44,9 @@ struct TrainingConfig {
   int accumulation = 1;  // micro-batches per optimizer step: global batch = accumulation·micro
   LrScheduleConfig schedule;  // over optimizer steps, peak = the optimizer config's lr
   LossScalingConfig loss_scaling;
+  // Count how the backward's roundings to reduced precision went (Backend::count_rounding):
+  // activation gradients stored in 16 bits and output gradients rounded for the GEMMs.
+  bool count_gradient_rounding = false;
   int global_batch() const { return accumulation * micro_batch; }
 };
 
@@ -60,6 +64,9 @@ class Trainer {
   GptModel& model() { return model_; }
   Optimizer& optimizer() { return *optimizer_; }
   const LossScaler& loss_scaler() const { return scaler_; }
+  // Backward roundings counted so far; nullopt unless count_gradient_rounding was set and the
+  // backend can count.
+  std::optional<RoundingStats> gradient_rounding() const;
   Profiler& profiler() { return profiler_; }
   const TrainingConfig& training() const { return training_; }
   // The learning rate of the next step.
@@ -72,6 +79,8 @@ class Trainer {
   double peak_lr_;
   TrainingConfig training_;
   LossScaler scaler_;
+  bool counting_rounding_ = false;
+  RoundingStats gradient_rounding_;
   int micro_batch_;
   Profiler& profiler_;
   std::vector<std::int32_t> windows_, inputs_, targets_;

@@ -2,6 +2,7 @@
 #include <cstring>
 #include <new>
 #include <stdexcept>
+#include <utility>
 
 #include "cpu_kernels.h"
 #include "staging.h"
@@ -85,7 +86,7 @@ class CpuBackend final : public Backend {
     const int B = as_int(out.dim(0)), T_ = as_int(out.dim(1)), C = as_int(out.dim(2));
     expect(tokens.dtype == DType::i32, "embedding_forward", "tokens must be i32");
     expect(T_ <= wpe.dim(0), "embedding_forward", "sequence longer than the position table");
-    cpu::Staging s(arena_);
+    cpu::Staging s(arena_, stats());
     const Tensor o = s.out(out);
     dispatch_float(o.dtype, "embedding_forward", [&](auto z) {
       using T = decltype(z);
@@ -96,7 +97,7 @@ class CpuBackend final : public Backend {
   void embedding_backward(const Tensor& dwte, const Tensor& dwpe, const Tensor& dout,
                           const Tensor& tokens) override {
     const int B = as_int(dout.dim(0)), T_ = as_int(dout.dim(1)), C = as_int(dout.dim(2));
-    cpu::Staging s(arena_);
+    cpu::Staging s(arena_, stats());
     const Tensor d = s.in(dout);
     dispatch_float(d.dtype, "embedding_backward", [&](auto z) {
       using T = decltype(z);
@@ -109,7 +110,7 @@ class CpuBackend final : public Backend {
                          const Tensor& inp, const Tensor& weight, const Tensor& bias) override {
     const int C = as_int(weight.numel());
     const std::int64_t N = inp.numel() / C;
-    cpu::Staging s(arena_);
+    cpu::Staging s(arena_, stats());
     const Tensor o = s.out(out), x = s.in(inp);
     dispatch_float(x.dtype, "layernorm_forward", [&](auto z) {
       using T = decltype(z);
@@ -123,7 +124,7 @@ class CpuBackend final : public Backend {
                           const Tensor& mean, const Tensor& rstd) override {
     const int C = as_int(weight.numel());
     const std::int64_t N = inp.numel() / C;
-    cpu::Staging s(arena_);
+    cpu::Staging s(arena_, stats());
     const Tensor dx = s.out(dinp, /*load=*/true), dy = s.in(dout), x = s.in(inp);
     dispatch_float(x.dtype, "layernorm_backward", [&](auto z) {
       using T = decltype(z);
@@ -140,7 +141,7 @@ class CpuBackend final : public Backend {
     expect(inp.numel() % C == 0 && out.numel() / OC == inp.numel() / C, "matmul_forward",
            "shapes " + shape_string(out.shape) + " = " + shape_string(inp.shape) + " · " +
                shape_string(weight.shape) + "ᵀ do not agree");
-    cpu::Staging s(arena_);
+    cpu::Staging s(arena_, stats());
     const Tensor o = s.out(out, accumulate_out);
     const Tensor x = s.gemm_operand(s.in(inp), inp, prec.inp);
     const Tensor w = s.gemm_operand(s.in(weight), weight, prec.weight);
@@ -155,10 +156,10 @@ class CpuBackend final : public Backend {
                        const Tensor& dout, const Tensor& inp, const Tensor& weight,
                        const GemmPrecision& prec) override {
     const int OC = as_int(weight.dim(0)), C = as_int(weight.dim(1));
-    cpu::Staging s(arena_);
+    cpu::Staging s(arena_, stats());
     const Tensor dx = s.out(dinp);
     const Tensor dy_stored = s.in(dout);
-    const Tensor dy = s.gemm_operand(dy_stored, dout, prec.dout);
+    const Tensor dy = s.gemm_operand(dy_stored, dout, prec.dout, /*counted=*/true);
     const Tensor x = s.gemm_operand(s.in(inp), inp, prec.inp);
     const Tensor w = s.gemm_operand(s.in(weight), weight, prec.weight);
     dispatch_float(x.dtype, "matmul_backward", [&](auto z) {
@@ -175,7 +176,7 @@ class CpuBackend final : public Backend {
                          int n_head) override {
     const int B = as_int(out.dim(0)), T_ = as_int(out.dim(1)), C = as_int(out.dim(2));
     expect(C % n_head == 0, "attention_forward", "heads must divide the width");
-    cpu::Staging s(arena_);
+    cpu::Staging s(arena_, stats());
     const Tensor o = s.out(out), pr = s.out(probs), x = s.in(qkv);
     dispatch_float(x.dtype, "attention_forward", [&](auto z) {
       using T = decltype(z);
@@ -188,7 +189,7 @@ class CpuBackend final : public Backend {
     const int B = as_int(dout.dim(0)), T_ = as_int(dout.dim(1)), C = as_int(dout.dim(2));
     expect(scratch.numel() >= std::int64_t{B} * n_head * T_ * T_, "attention_backward",
            "scratch smaller than B·NH·T·T");
-    cpu::Staging s(arena_);
+    cpu::Staging s(arena_, stats());
     const Tensor dx = s.out(dqkv), dy = s.in(dout), x = s.in(qkv), pr = s.in(probs);
     // The scratch's values are not needed after the call: an fp32 stand-in, not stored back.
     const Tensor sc = s.temp(scratch);
@@ -200,7 +201,7 @@ class CpuBackend final : public Backend {
   }
 
   void gelu_forward(const Tensor& out, const Tensor& inp) override {
-    cpu::Staging s(arena_);
+    cpu::Staging s(arena_, stats());
     const Tensor o = s.out(out), x = s.in(inp);
     dispatch_float(x.dtype, "gelu_forward", [&](auto z) {
       using T = decltype(z);
@@ -209,7 +210,7 @@ class CpuBackend final : public Backend {
     s.commit();
   }
   void gelu_backward(const Tensor& dinp, const Tensor& inp, const Tensor& dout) override {
-    cpu::Staging s(arena_);
+    cpu::Staging s(arena_, stats());
     const Tensor dy = s.in(dout), x = s.in(inp), dx = s.out(dinp);
     dispatch_float(x.dtype, "gelu_backward", [&](auto z) {
       using T = decltype(z);
@@ -218,7 +219,7 @@ class CpuBackend final : public Backend {
     s.commit();
   }
   void add(const Tensor& out, const Tensor& a, const Tensor& b) override {
-    cpu::Staging s(arena_);
+    cpu::Staging s(arena_, stats());
     const Tensor x = s.in(a), y = s.in(b), o = s.out(out);
     dispatch_float(x.dtype, "add", [&](auto z) {
       using T = decltype(z);
@@ -227,7 +228,7 @@ class CpuBackend final : public Backend {
     s.commit();
   }
   void scale(const Tensor& t, double s) override {
-    cpu::Staging st(arena_);
+    cpu::Staging st(arena_, stats());
     const Tensor x = st.out(t, /*load=*/true);
     dispatch_float(x.dtype, "scale", [&](auto z) {
       using T = decltype(z);
@@ -261,7 +262,7 @@ class CpuBackend final : public Backend {
 
   double sum_squares(const Tensor& x) override {
     double s = 0;
-    cpu::Staging st(arena_);
+    cpu::Staging st(arena_, stats());
     const Tensor v = st.in(x);
     dispatch_float(v.dtype, "sum_squares", [&](auto z) {
       using T = decltype(z);
@@ -306,9 +307,18 @@ class CpuBackend final : public Backend {
     });
   }
 
+  bool count_rounding(bool on) override {
+    counting_ = on;
+    return true;
+  }
+  RoundingStats take_rounding_stats() override { return std::exchange(rounding_, {}); }
+
  private:
+  RoundingStats* stats() { return counting_ ? &rounding_ : nullptr; }
   MemoryTracker tracker_;
   cpu::ScratchArena arena_;
+  bool counting_ = false;
+  RoundingStats rounding_;
 };
 
 }  // namespace

@@ -79,7 +79,37 @@ Tensor Staging::temp(const Tensor& t) {
   return scratch_like(t, DType::f32);
 }
 
-Tensor Staging::gemm_operand(const Tensor& x, const Tensor& stored, const GemmOperand& op) {
+void count_rounding(NumberFormat f, const float* x, std::int64_t n, float scale,
+                    RoundingStats& stats) {
+  const NumberFormatInfo info = number_format_info(f);
+  // RNE at the format's spacing: |v| ≤ min_subnormal/2 rounds to zero (the tie goes to the
+  // even zero); below min_normal the result is subnormal; at or beyond max + ½ulp (e4m3:
+  // beyond) it overflows, unless the cast saturates (FP8 operands).
+  const double zero_below = 0.5 * info.min_subnormal, normal = info.min_normal;
+  const double half_ulp_max = std::ldexp(1.0, std::ilogb(info.max_finite) - info.mantissa_bits - 1);
+  const double overflow_at = double(info.max_finite) + half_ulp_max;
+  const bool saturating = f == NumberFormat::e4m3 || f == NumberFormat::e5m2;
+  std::int64_t under = 0, sub = 0, over = 0;
+#pragma omp parallel for reduction(+ : under, sub, over) schedule(static)
+  for (std::int64_t i = 0; i < n; ++i) {
+    const double v = std::fabs(double(x[i]) * scale);
+    if (v == 0 || !std::isfinite(v)) continue;
+    if (v <= zero_below) {
+      ++under;
+    } else if (v < normal) {
+      ++sub;
+    } else if (!saturating && v >= overflow_at) {
+      ++over;
+    }
+  }
+  stats.values += n;
+  stats.underflow += under;
+  stats.subnormal += sub;
+  stats.overflow += over;
+}
+
+Tensor Staging::gemm_operand(const Tensor& x, const Tensor& stored, const GemmOperand& op,
+                             bool counted) {
   if (op.amax) *op.amax = x.dtype == DType::f32 ? amax(static_cast<const float*>(x.ptr), x.numel())
                                                 : std::numeric_limits<float>::quiet_NaN();
   if (op.format == NumberFormat::fp32) return x;
@@ -91,10 +121,12 @@ Tensor Staging::gemm_operand(const Tensor& x, const Tensor& stored, const GemmOp
   const bool already = (op.format == NumberFormat::bf16 && stored.dtype == DType::bf16) ||
                        (op.format == NumberFormat::fp16 && stored.dtype == DType::f16);
   if (already) return x;  // decoding was exact: the values are the format's
-  Tensor r = scratch_like(x, DType::f32);
   const auto* src = static_cast<const float*>(x.ptr);
+  const bool fp8 = op.format == NumberFormat::e4m3 || op.format == NumberFormat::e5m2;
+  if (counted && stats_) count_rounding(op.format, src, x.numel(), fp8 ? op.scale : 1.0f, *stats_);
+  Tensor r = scratch_like(x, DType::f32);
   auto* dst = static_cast<float*>(r.ptr);
-  if (op.format == NumberFormat::e4m3 || op.format == NumberFormat::e5m2) {
+  if (fp8) {
     if (!(op.scale > 0) || !std::isfinite(op.scale)) {
       throw std::invalid_argument("FP8 GEMM operand scale = " + std::to_string(op.scale) +
                                   " (expected a finite value > 0)");
@@ -108,6 +140,10 @@ Tensor Staging::gemm_operand(const Tensor& x, const Tensor& stored, const GemmOp
 
 void Staging::commit() {
   for (const auto& [t, f] : outputs_) {
+    if (stats_) {
+      count_rounding(storage_format(t.dtype), static_cast<const float*>(f.ptr), t.numel(), 1.0f,
+                     *stats_);
+    }
     encode_array(storage_format(t.dtype), static_cast<const float*>(f.ptr),
                  static_cast<std::uint16_t*>(t.ptr), t.numel());
   }

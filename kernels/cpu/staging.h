@@ -35,7 +35,10 @@ class ScratchArena {
 // through as themselves, so an all-f32 call costs nothing.
 class Staging {
  public:
-  explicit Staging(ScratchArena& arena) : arena_(arena) {}
+  // stats: when given, every rounding into a 16-bit tensor (commit) and every rounding of an
+  // operand marked `counted` (gemm_operand) is counted there.
+  explicit Staging(ScratchArena& arena, RoundingStats* stats = nullptr)
+      : arena_(arena), stats_(stats) {}
   ~Staging() { arena_.reset(); }
   Staging(const Staging&) = delete;
   Staging& operator=(const Staging&) = delete;
@@ -51,15 +54,22 @@ class Staging {
   // GEMM operand: the fp32 view `x` (from in()) entering as `op` says — x itself for fp32 or
   // when `stored` is already in op.format; else a rounded (FP8: scaled) copy. Records the
   // amax of x when op.amax is set.
-  Tensor gemm_operand(const Tensor& x, const Tensor& stored, const GemmOperand& op);
+  Tensor gemm_operand(const Tensor& x, const Tensor& stored, const GemmOperand& op,
+                      bool counted = false);
   // Rounds every stand-in from out() into its tensor.
   void commit();
 
  private:
   Tensor scratch_like(const Tensor& t, DType dtype);
   ScratchArena& arena_;
+  RoundingStats* stats_;
   std::vector<std::pair<Tensor, Tensor>> outputs_;  // (reduced tensor, fp32 stand-in)
 };
+
+// Adds to `stats` how rounding x[0..n) into f (FP8: x·scale, saturating) goes: underflow to
+// zero, subnormal results, overflow to ±inf.
+void count_rounding(NumberFormat f, const float* x, std::int64_t n, float scale,
+                    RoundingStats& stats);
 
 // dst = src between f32, bf16 and f16 (RNE), same element count.
 void convert(const Tensor& dst, const Tensor& src);

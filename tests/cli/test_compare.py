@@ -68,8 +68,9 @@ def result_line(index, vid, samples=None, losses=None, status="ok"):
                        "model_flops_per_s": 6000 * tokens / step["median"], "mfu": None,
                        "peak": {"device": "cpu", "flops_per_s": None, "source": "unknown"}},
         "memory": {"peak_bytes": {c: 1024 for c in ("parameters", "gradients", "optimizer_state",
-                                                    "activations", "workspace", "communication")},
-                   "peak_total_bytes": 6144, "limit_bytes": 0},
+                                                    "activations", "workspace", "communication",
+                                                    "emulation")},
+                   "peak_total_bytes": 7168, "limit_bytes": 0},
     })
     if losses is not None:
         mean = float(np.mean(losses))

@@ -317,3 +317,11 @@ def test_errors_leave_no_json(trainbench, tmp_path):
     out = tmp_path / "out.json"
     assert_one_line_error(run(trainbench, *with_flag(STEP, "--layers", "0"), "--json", out))
     assert not out.exists()
+
+
+# ---- precision ----
+
+@pytest.mark.parametrize("flag,value", [("--precision", "fp4"), ("--precision", "FP16"),
+                                        ("--loss-scaling", "static")])
+def test_bad_precision_flags(trainbench, flag, value):
+    assert_one_line_error(run(trainbench, *with_flag(STEP, flag, value)), flag, value)

@@ -7,7 +7,7 @@ import pytest
 from tbcli import TINY, assert_one_line_error, eval_loss, read_safetensors, run
 
 MEMORY_CATEGORIES = {"parameters", "gradients", "optimizer_state", "activations", "workspace",
-                     "communication"}
+                     "communication", "emulation"}
 PHASES = {"forward", "backward", "recompute", "optimizer", "communication", "data_wait"}
 
 

@@ -161,3 +161,50 @@ def test_filter_and_trace(trainbench, tmp_path):
 def test_bad_filter_is_one_line(trainbench, tmp_path):
     sc = write_scenario(tmp_path / "s.json", {"micro_batch": [1]})
     assert_one_line_error(run(trainbench, "run", sc, "--out", tmp_path / "o", "--filter", "(("), "((")
+
+
+def test_precision_sweep_records_modes_memory_and_rounding(trainbench, tmp_path):
+    modes = ["fp32", "tf32", "bf16", "fp16", "fp16", "fp8"]
+    scaling = ["auto", "auto", "auto", "dynamic", "none", "auto"]
+    sc = write_scenario(tmp_path / "p.json", {"precision": modes, "loss_scaling": scaling},
+                        baseline={"precision": "fp32"})
+    doc = json.loads(sc.read_text())
+    doc["sweep_mode"] = "zip"
+    sc.write_text(json.dumps(doc))
+    out = tmp_path / "out"
+    proc = run(trainbench, "run", sc, "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    lines = {l["variant"]["id"]: l for l in read_lines(out)}
+    assert len(lines) == 6
+    for l in lines.values():
+        validate(l)
+        assert l["status"] == "ok", l.get("reason")
+    fp32 = lines["precision=fp32,loss_scaling=auto"]
+    assert fp32["precision"]["execution"] == "native"
+    assert "gradient_rounding" not in fp32["precision"]
+    act32 = fp32["memory"]["peak_bytes"]["activations"]
+    for vid, l in lines.items():
+        p = l["precision"]
+        assert p["mode"] == l["config"]["precision"] and p["master_weights"] == "f32"
+        if p["mode"] == "fp32":
+            continue
+        assert p["execution"] == "emulated" and p["note"]
+        assert l["memory"]["peak_bytes"]["emulation"] > 0
+        assert p["gradient_rounding"]["values"] > 0
+        if p["mode"] in ("bf16", "fp16", "fp8"):
+            # 16-bit activations: well under the fp32 count (logits and LN statistics stay fp32).
+            assert l["memory"]["peak_bytes"]["activations"] < 0.8 * act32, vid
+            assert p["activation_dtype"] in ("bf16", "f16")
+        assert "vs_baseline" in l and "loss_delta" in l["vs_baseline"]
+    assert lines["precision=fp8,loss_scaling=auto"]["precision"]["gemm_operands"] == {
+        "forward": "e4m3", "gradient": "e5m2"}
+    dyn = lines["precision=fp16,loss_scaling=dynamic"]["precision"]
+    none = lines["precision=fp16,loss_scaling=none"]["precision"]
+    assert dyn["loss_scaling"]["dynamic"] and not none["loss_scaling"]["dynamic"]
+    assert dyn["loss_scaling"]["accuracy_final_scale"][0] > 1
+    # Without a loss scale, fp16 gradients of this tiny model sit far below fp16's normal range:
+    # most of them are subnormal (and some flush to zero); the scale lifts them out of it.
+    sub_none = none["gradient_rounding"]["subnormal_fraction"]
+    sub_dyn = dyn["gradient_rounding"]["subnormal_fraction"]
+    assert sub_none > 0.1 and sub_dyn < 0.02 and sub_none > 10 * sub_dyn, (sub_none, sub_dyn)
+    assert none["gradient_rounding"]["underflow_fraction"] > dyn["gradient_rounding"]["underflow_fraction"]

@@ -65,10 +65,11 @@ struct Trace {
 
 constexpr int kLayers = 5, kWidth = 16, kHeads = 2, kSeq = 72, kVocab = 37, kBatch = 2;
 
-Trace train_rounds(CheckpointPolicy policy, DType dtype) {
+Trace train_rounds(CheckpointPolicy policy, DType dtype, PrecisionMode mode) {
   auto be = make_cpu_backend();
   GptModel model(*be, model_config(kLayers, kWidth, kHeads, kSeq, kVocab), dtype);
   model.set_checkpointing(policy);
+  model.set_precision({mode});
   upload(*be, model.params(), test_weights(model.layout()));
   model.zero_grad();
   Rng rng(5);
@@ -102,9 +103,10 @@ std::string first_difference(const std::vector<unsigned char>& a,
 struct GradCase {
   DType dtype;
   CheckpointPolicy policy;
+  PrecisionMode mode = PrecisionMode::fp32;
 };
 void PrintTo(const GradCase& c, std::ostream* os) {
-  *os << dtype_name(c.dtype) << " ";
+  *os << dtype_name(c.dtype) << " " << precision_mode_name(c.mode) << " ";
   PrintTo(c.policy, os);
 }
 
@@ -112,8 +114,8 @@ class CheckpointGradients : public ::testing::TestWithParam<GradCase> {};
 
 TEST_P(CheckpointGradients, BitIdenticalToNoCheckpointing) {
   const GradCase c = GetParam();
-  const Trace ref = train_rounds({}, c.dtype);
-  const Trace got = train_rounds(c.policy, c.dtype);
+  const Trace ref = train_rounds({}, c.dtype, c.mode);
+  const Trace got = train_rounds(c.policy, c.dtype, c.mode);
   for (std::size_t r = 0; r < ref.losses.size(); ++r) {
     SCOPED_TRACE("round " + std::to_string(r + 1));
     EXPECT_EQ(std::memcmp(&ref.losses[r], &got.losses[r], sizeof(double)), 0)
@@ -130,6 +132,13 @@ std::vector<GradCase> grad_cases() {
     for (int k : {1, 2, 3, 5, 7}) v.push_back({t, {k, false}});
     v.push_back({t, {0, true}});
   }
+  // Reduced precision: recomputation rounds the same values the same way (and, in fp8,
+  // casts with the forward's scales: they update only after backward).
+  for (PrecisionMode m : {PrecisionMode::tf32, PrecisionMode::bf16, PrecisionMode::fp16,
+                          PrecisionMode::fp8}) {
+    for (int k : {1, 2}) v.push_back({DType::f32, {k, false}, m});
+    v.push_back({DType::f32, {0, true}, m});
+  }
   return v;
 }
 
@@ -137,6 +146,10 @@ INSTANTIATE_TEST_SUITE_P(Policies, CheckpointGradients, ::testing::ValuesIn(grad
                          [](const ::testing::TestParamInfo<GradCase>& p) {
                            std::string s = policy_name(p.param.policy) + "_";
                            s += dtype_name(p.param.dtype);
+                           if (p.param.mode != PrecisionMode::fp32) {
+                             s += "_";
+                             s += precision_mode_name(p.param.mode);
+                           }
                            return s;
                          });
 
@@ -156,40 +169,55 @@ INSTANTIATE_TEST_SUITE_P(Policies, CheckpointGradients, ::testing::ValuesIn(grad
 //                 produces, and backward recomputes, each layer's probabilities.
 //   ends:         final LayerNorm B·T·C + 2·B·T, logits B·T·V, losses B·T; plus the token ids,
 //                 2·B·T int32.
+//   precision:    the stored activations (everything but the LayerNorm statistics, logits
+//                 and losses) take `act` bytes per value (2 in bf16/fp16/fp8 modes); the
+//                 statistics, logits and losses 4 (fp32).
 std::size_t expected_activation_bytes(const ModelConfig& c, std::int64_t B, CheckpointPolicy p,
-                                      DType dtype) {
+                                      DType dtype, DType act) {
   const std::int64_t T = c.seq_len, C = c.d_model, NH = c.n_head, L = c.n_layer, V = c.vocab;
   const std::int64_t scores = NH * B * T * T;
-  const std::int64_t per_layer = 16 * B * T * C + 4 * B * T + scores;
-  const std::int64_t ends = (B * T * C + 2 * B * T) + B * T * V + B * T;
-  std::int64_t kept = 0;
+  const std::int64_t stored_per_layer = 16 * B * T * C + scores, stats_per_layer = 4 * B * T;
+  std::int64_t stored = B * T * C, stats = 0;  // the final LayerNorm's output and statistics
+  stats += 2 * B * T + B * T * V + B * T;     // and the logits and losses
   if (p.selective) {
-    kept = B * T * C + L * (per_layer - scores) + scores;
+    stored += B * T * C + L * (stored_per_layer - scores) + scores;
+    stats += L * stats_per_layer;
   } else if (p.interval > 0) {
     const std::int64_t k = p.interval;
-    kept = (L + k - 1) / k * B * T * C + std::min(k, L) * per_layer;
+    stored += (L + k - 1) / k * B * T * C + std::min(k, L) * stored_per_layer;
+    stats += std::min(k, L) * stats_per_layer;
   } else {
-    kept = B * T * C + L * per_layer;
+    stored += B * T * C + L * stored_per_layer;
+    stats += L * stats_per_layer;
   }
-  return static_cast<std::size_t>(kept + ends) * dtype_size(dtype) +
+  return static_cast<std::size_t>(stored) * dtype_size(act) +
+         static_cast<std::size_t>(stats) * dtype_size(dtype) +
          static_cast<std::size_t>(2 * B * T) * sizeof(std::int32_t);
 }
 
-class CheckpointMemory : public ::testing::TestWithParam<CheckpointPolicy> {};
+struct MemCase {
+  CheckpointPolicy policy;
+  PrecisionMode mode = PrecisionMode::fp32;
+};
+
+class CheckpointMemory : public ::testing::TestWithParam<MemCase> {};
 
 TEST_P(CheckpointMemory, ActivationPeakMatchesPolicyCount) {
-  const CheckpointPolicy policy = GetParam();
+  const CheckpointPolicy policy = GetParam().policy;
+  const PrecisionMode mode = GetParam().mode;
+  const DType act = activation_dtype(mode);
   const ModelConfig cfg = model_config(6, 32, 4, 96, 50);
   const int B = 2;
   auto be = make_cpu_backend();
   GptModel model(*be, cfg, DType::f32);
   model.set_checkpointing(policy);
+  model.set_precision({mode});
   model.init_weights(1);
   Rng rng(8);
   const auto n = static_cast<std::size_t>(B * cfg.seq_len);
   const auto inputs = ids_vec(rng, n, cfg.vocab), targets = ids_vec(rng, n, cfg.vocab);
   model.forward(inputs.data(), targets.data(), B);
-  const double expected = double(expected_activation_bytes(cfg, B, policy, DType::f32));
+  const double expected = double(expected_activation_bytes(cfg, B, policy, DType::f32, act));
   const double peak = double(be->memory().peak_bytes(MemoryCategory::activations));
   const double workspace = double(be->memory().peak_bytes(MemoryCategory::workspace));
   noted("activation bytes", peak);
@@ -203,7 +231,7 @@ TEST_P(CheckpointMemory, ActivationPeakMatchesPolicyCount) {
 
   // Below no checkpointing whenever something is dropped; interval ≥ L keeps the embeddings
   // and one segment of all L layers, which is what no checkpointing keeps.
-  const double off = double(expected_activation_bytes(cfg, B, {}, DType::f32));
+  const double off = double(expected_activation_bytes(cfg, B, {}, DType::f32, act));
   if (policy.selective || (policy.interval > 0 && policy.interval < cfg.n_layer)) {
     EXPECT_LT(peak, off);
   } else {
@@ -211,14 +239,43 @@ TEST_P(CheckpointMemory, ActivationPeakMatchesPolicyCount) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Policies, CheckpointMemory,
-                         ::testing::Values(CheckpointPolicy{0, false}, CheckpointPolicy{1, false},
-                                           CheckpointPolicy{2, false}, CheckpointPolicy{3, false},
-                                           CheckpointPolicy{4, false}, CheckpointPolicy{6, false},
-                                           CheckpointPolicy{9, false}, CheckpointPolicy{0, true}),
-                         [](const ::testing::TestParamInfo<CheckpointPolicy>& p) {
-                           return policy_name(p.param);
+std::vector<MemCase> mem_cases() {
+  std::vector<MemCase> v;
+  for (PrecisionMode m : {PrecisionMode::fp32, PrecisionMode::bf16}) {
+    for (int k : {0, 1, 2, 3, 4, 6, 9}) v.push_back({{k, false}, m});
+    v.push_back({{0, true}, m});
+  }
+  return v;
+}
+
+INSTANTIATE_TEST_SUITE_P(Policies, CheckpointMemory, ::testing::ValuesIn(mem_cases()),
+                         [](const ::testing::TestParamInfo<MemCase>& p) {
+                           return policy_name(p.param.policy) + "_" +
+                                  std::string(precision_mode_name(p.param.mode));
                          });
+
+// 16-bit activations halve every stored activation: the bf16 peak is the fp32 count with
+// 2-byte values, measured side by side.
+TEST(CheckpointMemory, Bf16StoresActivationsAtHalfWidth) {
+  const ModelConfig cfg = model_config(4, 32, 4, 64, 50);
+  const int B = 2;
+  auto peak = [&](PrecisionMode m) {
+    auto be = make_cpu_backend();
+    GptModel model(*be, cfg, DType::f32);
+    model.set_precision({m});
+    model.init_weights(1);
+    Rng rng(8);
+    const auto n = static_cast<std::size_t>(B * cfg.seq_len);
+    const auto in = ids_vec(rng, n, cfg.vocab), tg = ids_vec(rng, n, cfg.vocab);
+    model.forward(in.data(), tg.data(), B);
+    return double(be->memory().peak_bytes(MemoryCategory::activations));
+  };
+  const double fp32 = peak(PrecisionMode::fp32), bf16 = peak(PrecisionMode::bf16);
+  noted("bf16 / fp32 activation bytes", bf16 / fp32);
+  EXPECT_LT(bf16, 0.6 * fp32);
+  EXPECT_NEAR(bf16, double(expected_activation_bytes(cfg, B, {}, DType::f32, DType::bf16)),
+              0.02 * bf16);
+}
 
 class CheckpointProfile : public ::testing::TestWithParam<CheckpointPolicy> {};
 

@@ -151,7 +151,9 @@ TEST(ScenarioDefaults, MinimalFileGetsEveryDefault) {
 TEST(ScenarioDefaults, EveryKeyIsRead) {
   const Scenario s = parse(R"({"name": "all", "description": "d", "base": {
       "preset": "gpt3-350m", "layers": 2, "width_scale": 0.25, "seq": 32, "vocab": 100,
-      "micro_batch": 3, "global_batch": 12, "precision": "fp32", "checkpoint_interval": 0,
+      "micro_batch": 3, "global_batch": 12, "precision": "fp16", "checkpoint_interval": 0,
+      "loss_scaling": "none", "loss_scale_init": 1024, "loss_scale_growth_interval": 50,
+      "fp8_amax_history": 4, "fp8_margin": 1,
       "optimizer": "lamb", "lr": 3e-4, "lr_schedule": "cosine", "lr_warmup_steps": 7,
       "min_lr_ratio": 0.25, "weight_decay": 0, "grad_clip": -1, "beta1": 0.8, "beta2": 0.99,
       "momentum": 0.5, "device": "cpu", "threads": 2,
@@ -277,7 +279,7 @@ TEST(ScenarioDefaults, ConfigKeysTableDescribesEnums) {
     if (k.key == "precision") {
       saw_precision = true;
       EXPECT_EQ(k.type, "enum");
-      EXPECT_EQ(k.choices, std::vector<std::string>{"fp32"});
+      EXPECT_EQ(k.choices, (std::vector<std::string>{"fp32", "tf32", "bf16", "fp16", "fp8"}));
     }
     if (k.key == "preset") {
       saw_preset = true;
@@ -407,7 +409,7 @@ TEST(ScenarioErrors, WrongTypes) {
                {"/sweep/micro_batch/1: \"8\" (expected", "integer"});
   expect_error(R"({"name": "t", "base": {"lr": "fast"}})", {"/base/lr: \"fast\" (expected"});
   expect_error(R"({"name": "t", "base": {"precision": 32}})",
-               {"/base/precision: 32 (expected one of: fp32)"});
+               {"/base/precision: 32 (expected one of: fp32, tf32, bf16, fp16, fp8)"});
   expect_error(R"({"name": "t", "base": {"layers": 2.5}})", {"/base/layers: 2.5"});
   expect_error(R"({"name": "t", "base": {"micro_batch": true}})", {"/base/micro_batch: true"});
   expect_error(R"({"name": "t", "base": [1]})", {"/base: [1] (expected an object"});
@@ -437,6 +439,15 @@ TEST(ScenarioErrors, OutOfRange) {
                {"/base/memory_limit_bytes: -5"});
   expect_error(R"({"name": "t", "base": {"checkpoint_interval": -1}})",
                {"/base/checkpoint_interval: -1"});
+  expect_error(R"({"name": "t", "base": {"loss_scaling": "static"}})",
+               {"/base/loss_scaling: \"static\" (expected one of: auto, dynamic, none)"});
+  expect_error(R"({"name": "t", "base": {"loss_scale_init": 0}})",
+               {"/base/loss_scale_init: 0 (expected a number in (0, 2^100])"});
+  expect_error(R"({"name": "t", "base": {"loss_scale_growth_interval": 0}})",
+               {"/base/loss_scale_growth_interval: 0"});
+  expect_error(R"({"name": "t", "base": {"fp8_amax_history": 0}})",
+               {"/base/fp8_amax_history: 0 (expected an integer from 1 to 1024"});
+  expect_error(R"({"name": "t", "base": {"fp8_margin": 17}})", {"/base/fp8_margin: 17"});
   expect_error(R"({"name": "t", "base": {"checkpoint_selective": 1}})",
                {"/base/checkpoint_selective: 1 (expected true or false"});
   expect_error(
@@ -459,7 +470,7 @@ TEST(ScenarioErrors, OutOfRange) {
 
 TEST(ScenarioErrors, BadEnumValueInASweep) {
   expect_error(doc(R"("sweep": {"precision": ["fp32", "fp32", "fp99"]})"),
-               {"/sweep/precision/2: \"fp99\" (expected one of: fp32)"});
+               {"/sweep/precision/2: \"fp99\" (expected one of: fp32, tf32, bf16, fp16, fp8)"});
   expect_error(doc(R"("sweep": {"device": ["cpu", "tpu"]})"),
                {"/sweep/device/1: \"tpu\" (expected one of: auto, cpu, cuda)"});
 }
@@ -578,7 +589,7 @@ TEST(ScenarioErrors, MalformedSet) {
 }
 
 TEST(ScenarioErrors, SetValuesAreValidatedLikeTheFile) {
-  expect_error(doc(""), {"/base/precision: \"fp99\" (expected one of: fp32)"}, {"precision=fp99"});
+  expect_error(doc(""), {"/base/precision: \"fp99\" (expected one of: fp32, tf32, bf16, fp16, fp8)"}, {"precision=fp99"});
   expect_error(doc(""), {"/measure/max_steps: 0"}, {"measure.max_steps=0"});
   expect_error(doc(""), {"/sweep/micro_batch: [] (expected a non-empty array"},
                {"sweep.micro_batch=[]"});

@@ -87,6 +87,24 @@ struct GemmPrecision {
   GemmOperand inp, weight, dout;
 };
 
+// How reduced-precision roundings went (Backend::count_rounding): of `values` rounded into a
+// narrower format, how many nonzero finite values became zero (underflow), landed in the
+// format's subnormal range (precision lost), or overflowed to ±inf. The signature of fp16
+// training without loss scaling is a large underflow fraction in the gradients.
+struct RoundingStats {
+  std::int64_t values = 0;
+  std::int64_t underflow = 0;
+  std::int64_t subnormal = 0;
+  std::int64_t overflow = 0;
+  RoundingStats& operator+=(const RoundingStats& o) {
+    values += o.values;
+    underflow += o.underflow;
+    subnormal += o.subnormal;
+    overflow += o.overflow;
+    return *this;
+  }
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -176,6 +194,15 @@ class Backend {
                                    const Tensor& m, const Tensor& v, const LambParams& hp) = 0;
   // y += alpha·x, elementwise (LAMB's p −= lr·trust·r).
   virtual void axpy(const Tensor& y, double alpha, const Tensor& x) = 0;
+
+  // Diagnostics: while on, count every rounding into a 16-bit tensor and every rounding of a
+  // GEMM's output-gradient operand to a reduced format. Returns false (and counts nothing)
+  // on a backend that cannot. take_rounding_stats returns the counts so far and resets them.
+  virtual bool count_rounding(bool on) {
+    (void)on;
+    return false;
+  }
+  virtual RoundingStats take_rounding_stats() { return {}; }
 };
 
 }  // namespace tb
