@@ -114,6 +114,12 @@ json precision_json(const RunConfig& c, const Backend& backend) {
                              "the format (RNE) and multiplied in fp32, 16-bit tensors are stored "
                              "16-bit and widened for each kernel (memory category emulation)"},
       {"activation_dtype", dtype_name(activation_dtype(mode))},
+      {"gemm",
+       backend.kind() == DeviceKind::cuda
+           ? "cuBLASLt"
+           : (mode == PrecisionMode::bf16 && cpu_native_bf16_gemm()
+                  ? "forward: OpenBLAS cblas_sbgemm; backward: fp32 SGEMM on bf16 operands"
+                  : "fp32 SGEMM (OpenBLAS) on operands rounded to the format")},
       {"gemm_operands",
        {{"forward", number_format_name(forward_gemm_format(mode))},
         {"gradient", number_format_name(gradient_gemm_format(mode))}}},

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "cpu_kernels.h"
+#include "gemm_bf16.h"
 #include "staging.h"
 #include "tb/cpu_backend.h"
 
@@ -143,6 +144,20 @@ class CpuBackend final : public Backend {
                shape_string(weight.shape) + "ᵀ do not agree");
     cpu::Staging s(arena_, stats());
     const Tensor o = s.out(out, accumulate_out);
+    // bf16 operands stored bf16: straight to OpenBLAS's bf16 GEMM where the library has one
+    // (no fp32 stand-ins for them). Elsewhere — Debian's OpenBLAS 0.3.21 — decoded below.
+    const auto as_stored_bf16 = [](const Tensor& t, const GemmOperand& op) {
+      return t.dtype == DType::bf16 && op.amax == nullptr &&
+             (op.format == NumberFormat::bf16 || op.format == NumberFormat::fp32);
+    };
+    if (cpu::have_native_bf16_gemm() && o.dtype == DType::f32 && as_stored_bf16(inp, prec.inp) &&
+        as_stored_bf16(weight, prec.weight) && (bias.empty() || bias.dtype == DType::f32)) {
+      cpu::matmul_forward_bf16(p<float>(o), static_cast<const std::uint16_t*>(inp.ptr),
+                               static_cast<const std::uint16_t*>(weight.ptr), p<float>(bias),
+                               inp.numel() / C, C, OC, accumulate_out);
+      s.commit();
+      return;
+    }
     const Tensor x = s.gemm_operand(s.in(inp), inp, prec.inp);
     const Tensor w = s.gemm_operand(s.in(weight), weight, prec.weight);
     dispatch_float(x.dtype, "matmul_forward", [&](auto z) {
@@ -331,4 +346,5 @@ std::unique_ptr<Backend> make_cpu_backend(int threads, std::size_t memory_limit_
 
 namespace tb {
 int cpu_thread_count() { return cpu::num_threads(); }
+bool cpu_native_bf16_gemm() { return cpu::have_native_bf16_gemm(); }
 }  // namespace tb

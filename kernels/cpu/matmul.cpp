@@ -1,15 +1,17 @@
 #include <algorithm>
 
 #include "cpu_kernels.h"
+#include "gemm_bf16.h"
 
 namespace tb::cpu {
 
 // out(N,OC) = inp(N,C)·Wᵀ + b: the bias is broadcast into out first, then one GEMM with β = 1.
+namespace {
+// out = bias broadcast over N rows (+ out when accumulating); returns the GEMM's β.
 template <class T>
-void matmul_forward(T* out, const T* inp, const T* weight, const T* bias, std::int64_t N, int C,
-                    int OC, bool accumulate_out) {
-  T beta = accumulate_out ? T(1) : T(0);
-  if (bias) {
+T broadcast_bias(T* out, const T* bias, std::int64_t N, int OC, bool accumulate_out) {
+  if (!bias) return accumulate_out ? T(1) : T(0);
+  {
 #pragma omp parallel for schedule(static)
     for (std::int64_t n = 0; n < N; ++n) {
       T* o = out + n * OC;
@@ -19,9 +21,22 @@ void matmul_forward(T* out, const T* inp, const T* weight, const T* bias, std::i
         for (int j = 0; j < OC; ++j) o[j] = bias[j];
       }
     }
-    beta = T(1);
   }
+  return T(1);
+}
+}  // namespace
+
+template <class T>
+void matmul_forward(T* out, const T* inp, const T* weight, const T* bias, std::int64_t N, int C,
+                    int OC, bool accumulate_out) {
+  const T beta = broadcast_bias(out, bias, N, OC, accumulate_out);
   gemm<T>(false, true, static_cast<int>(N), OC, C, T(1), inp, C, weight, C, beta, out, OC);
+}
+
+void matmul_forward_bf16(float* out, const std::uint16_t* inp, const std::uint16_t* weight,
+                         const float* bias, std::int64_t N, int C, int OC, bool accumulate_out) {
+  const float beta = broadcast_bias(out, bias, N, OC, accumulate_out);
+  gemm_bf16(false, true, static_cast<int>(N), OC, C, 1.0f, inp, C, weight, C, beta, out, OC);
 }
 
 template <class T>

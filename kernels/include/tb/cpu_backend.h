@@ -14,4 +14,6 @@ std::unique_ptr<Backend> make_cpu_backend(int threads = 0, std::size_t memory_li
 namespace tb {
 // Threads the CPU kernels run on (OpenMP and OpenBLAS).
 int cpu_thread_count();
+// Whether this build's OpenBLAS has a bf16 GEMM (cblas_sbgemm) that the backend uses.
+bool cpu_native_bf16_gemm();
 }  // namespace tb
