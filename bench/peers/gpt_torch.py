@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""trainbench's GPT in PyTorch (fp32, CPU): the peer for speed comparisons and the
-independent reference for trainbench's evaluation numbers.
+"""trainbench's GPT in PyTorch (fp32 on the CPU; fp32, tf32, bf16 or fp16 on a CUDA GPU): the
+peer for speed comparisons and the independent reference for trainbench's evaluation numbers.
 
 The same model as harness/model/gpt.cpp (docs/weights.md): token + learned position
 embeddings; pre-LayerNorm blocks (ln1 -> qkv linear -> causal multi-head attention -> proj
@@ -14,10 +14,17 @@ loads by name.
 PyTorch 1.13 (Debian's python3-torch) has no scaled_dot_product_attention; attention is the
 explicit form softmax(mask(q.k^T / sqrt(d_head))).v.
 
+On a GPU (--device cuda) the precision follows trainbench's modes (harness/model/precision.h):
+fp32 (no TF32), tf32 (TF32 matmuls), bf16 and fp16 (torch.autocast over fp32 master weights, as
+trainbench keeps them; fp16 with dynamic loss scaling by torch.cuda.amp.GradScaler). Step times
+are taken after torch.cuda.synchronize(). The CPU runs fp32 only, as before.
+
 Run with /usr/bin/python3 (Debian's interpreter, which has torch):
   /usr/bin/python3 bench/peers/gpt_torch.py --layers 4 --d-model 256 --heads 8 --seq 256 \
       --vocab 256 --batch 8 --steps 10 --warmup 2 --threads 2 --json torch.json
   /usr/bin/python3 bench/peers/gpt_torch.py --load-weights w.safetensors --eval-data tokens.bin --seq 64
+  python3 bench/peers/gpt_torch.py --device cuda --dtype bf16 --layers 24 --d-model 2048 \
+      --heads 16 --seq 2048 --vocab 50304 --batch 4 --steps 20 --warmup 3
 """
 from __future__ import annotations
 
@@ -32,12 +39,15 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 
+import contextlib
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 LN_EPS = 1e-5
+DTYPES = ("fp32", "tf32", "bf16", "fp16")  # trainbench's precision modes that PyTorch has too
 
 
 @dataclass
@@ -174,17 +184,53 @@ def build_optimizer(model: Gpt, lr: float, weight_decay: float = 0.1) -> torch.o
     return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95), eps=1e-8)
 
 
+class Precision:
+    """How a step runs on `device` in trainbench's precision mode `dtype` (see DTYPES): the
+    autocast context of the forward, and the loss scaler of fp16 (None otherwise)."""
+
+    def __init__(self, device: torch.device, dtype: str = "fp32"):
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype '{dtype}' (expected one of {', '.join(DTYPES)})")
+        if device.type != "cuda" and dtype != "fp32":
+            raise ValueError(f"dtype '{dtype}' needs --device cuda (the CPU peer runs fp32)")
+        self.device, self.dtype = device, dtype
+        if device.type == "cuda":
+            # fp32 means fp32: TF32 only when asked for (PyTorch's default for matmuls since 1.12).
+            torch.backends.cuda.matmul.allow_tf32 = dtype == "tf32"
+            torch.backends.cudnn.allow_tf32 = dtype == "tf32"
+        self.scaler = torch.cuda.amp.GradScaler() if dtype == "fp16" else None
+
+    def autocast(self):
+        if self.dtype in ("bf16", "fp16"):
+            return torch.autocast(device_type="cuda", dtype=torch.bfloat16 if self.dtype == "bf16" else torch.float16)
+        return contextlib.nullcontext()
+
+    def synchronize(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+
 def train_step(model: Gpt, opt: torch.optim.Optimizer, inputs: torch.Tensor, targets: torch.Tensor,
-               grad_clip: float = 1.0) -> tuple[float, float]:
+               grad_clip: float = 1.0, precision: Precision | None = None) -> tuple[float, float]:
     """One step: forward, backward, global-norm clip, AdamW. Returns (loss, grad norm)."""
+    scaler = precision.scaler if precision else None
     opt.zero_grad(set_to_none=True)
-    loss = model(inputs, targets)
-    loss.backward()
+    with precision.autocast() if precision else contextlib.nullcontext():
+        loss = model(inputs, targets)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)  # clip the true gradients
+    else:
+        loss.backward()
     if grad_clip > 0:
         norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip))
     else:
         norm = float(torch.sqrt(sum((p.grad.double() ** 2).sum() for p in model.parameters())))
-    opt.step()
+    if scaler is not None:
+        scaler.step(opt)  # skipped when the gradients are not finite
+        scaler.update()
+    else:
+        opt.step()
     return float(loss), norm
 
 
@@ -288,9 +334,10 @@ def mean_window_loss(model: Gpt, tokens: np.ndarray, seq: int, windows: int = 0,
     if n == 0 or n > available:
         raise ValueError(f"{available} windows of seq+1 = {seq + 1} tokens available (expected >= {max(n, 1)})")
     w = torch.from_numpy(tokens[: n * (seq + 1)].reshape(n, seq + 1))
+    device = next(model.parameters()).device
     total = 0.0
     for i in range(0, n, batch):
-        chunk = w[i:i + batch]
+        chunk = w[i:i + batch].to(device)
         total += float(model.token_losses(chunk[:, :-1], chunk[:, 1:]).double().sum())
     return total / (n * seq)
 
@@ -307,19 +354,33 @@ def summarize(xs: list[float]) -> dict:
             "stddev": sd, "cv": sd / mean if mean else 0.0, "min": s[0], "max": s[-1]}
 
 
+def device_description(device: torch.device) -> dict:
+    if device.type != "cuda":
+        return {"kind": "cpu"}
+    p = torch.cuda.get_device_properties(device)
+    return {"kind": "cuda", "name": p.name, "sm_count": p.multi_processor_count,
+            "compute_capability": f"{p.major}.{p.minor}", "memory_bytes": p.total_memory,
+            "cuda_runtime": torch.version.cuda}
+
+
 def benchmark_training(cfg: GptConfig, batch: int, steps: int, warmup: int, lr: float, weight_decay: float,
-                       grad_clip: float, seed: int) -> dict:
-    """warmup + steps training steps on uniform random tokens; per-step wall time."""
+                       grad_clip: float, seed: int, device: str = "cpu", dtype: str = "fp32") -> dict:
+    """warmup + steps training steps on uniform random tokens; per-step wall time (on a GPU,
+    from a synchronised start to a synchronised end of the step)."""
+    dev = torch.device(device)
+    precision = Precision(dev, dtype)
     torch.manual_seed(seed)
-    model = build_model(cfg, seed)
+    model = build_model(cfg, seed).to(dev)  # fp32 master weights on every device
     model.train()
     opt = build_optimizer(model, lr, weight_decay)
     g = torch.Generator().manual_seed(seed)
     step_s, losses = [], []
     for i in range(warmup + steps):
-        w = torch.randint(0, cfg.vocab, (batch, cfg.seq_len + 1), generator=g)
+        w = torch.randint(0, cfg.vocab, (batch, cfg.seq_len + 1), generator=g).to(dev)
+        precision.synchronize()
         t0 = time.perf_counter()
-        loss, _ = train_step(model, opt, w[:, :-1], w[:, 1:], grad_clip)
+        loss, _ = train_step(model, opt, w[:, :-1], w[:, 1:], grad_clip, precision)
+        precision.synchronize()  # float(loss) already waits; the optimizer's kernels may not have
         dt = time.perf_counter() - t0
         losses.append(loss)
         if i >= warmup:
@@ -330,12 +391,12 @@ def benchmark_training(cfg: GptConfig, batch: int, steps: int, warmup: int, lr: 
         "schema_version": 1,
         "kind": "step",
         "framework": "pytorch",
-        "device": {"kind": "cpu"},
+        "device": device_description(dev),
         "model": {"proxy": {**asdict(cfg), "d_head": cfg.d_model // cfg.n_head,
                             "parameters": cfg.parameter_count(),
                             "model_flops_per_token": cfg.model_flops_per_token()}},
         "training": {"micro_batch": batch, "warmup_steps": warmup, "timed_steps": steps, "seed": seed, "lr": lr,
-                     "weight_decay": weight_decay, "grad_clip": grad_clip, "precision": "fp32",
+                     "weight_decay": weight_decay, "grad_clip": grad_clip, "precision": dtype,
                      "data": "uniform random tokens"},
         "timing": {"step_s": st},
         "throughput": {"tokens_per_s": tokens_per_s,
@@ -369,14 +430,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-data", help="token file for --load-weights")
     p.add_argument("--data-format", default="bytes", choices=["bytes", "u16"])
     p.add_argument("--windows", type=int, default=0, help="eval windows (0: every complete window)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                   help="where the model runs (cuda: the current CUDA device)")
+    p.add_argument("--dtype", default="fp32", choices=list(DTYPES),
+                   help="precision mode (tf32, bf16, fp16 need --device cuda)")
     a = p.parse_args(argv)
     if a.threads > 0:
         torch.set_num_threads(a.threads)
+    if a.device == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda: PyTorch sees no CUDA device (torch.cuda.is_available() is False)")
+    if a.device == "cpu" and a.dtype != "fp32":
+        p.error(f"--dtype {a.dtype} needs --device cuda (the CPU peer runs fp32)")
 
     if a.load_weights or a.eval_data:
         if not (a.load_weights and a.eval_data):
             p.error("--load-weights and --eval-data go together")
-        model = load_model(a.load_weights)
+        model = load_model(a.load_weights).to(torch.device(a.device))
         loss = mean_window_loss(model, read_tokens(a.eval_data, a.data_format), a.seq, a.windows, a.batch)
         print(f"eval  {a.seq}+1-token windows from '{a.eval_data}'  mean loss {loss:.6f} nats/token")
         if a.json:
@@ -392,12 +461,15 @@ def main(argv: list[str] | None = None) -> int:
         cfg.validate()
     except ValueError as e:
         p.error(str(e))
-    r = benchmark_training(cfg, a.batch, a.steps, max(0, a.warmup), a.lr, a.weight_decay, a.grad_clip, a.seed)
+    r = benchmark_training(cfg, a.batch, a.steps, max(0, a.warmup), a.lr, a.weight_decay, a.grad_clip, a.seed,
+                           a.device, a.dtype)
     st = r["timing"]["step_s"]
     print(f"model      pytorch {torch.__version__}  L={cfg.n_layer} d={cfg.d_model} heads={cfg.n_head} "
           f"T={cfg.seq_len} V={cfg.vocab}  params={cfg.parameter_count() / 1e6:.3f}M")
+    where = (f"{torch.get_num_threads()} threads" if a.device == "cpu"
+             else f"{r['device']['name']}, {a.dtype}")
     print(f"step time  median {st['median'] * 1e3:.2f} ms  p10 {st['p10'] * 1e3:.2f}  p90 {st['p90'] * 1e3:.2f}  "
-          f"cv {st['cv'] * 100:.1f}%  ({st['n']} timed steps, {torch.get_num_threads()} threads)")
+          f"cv {st['cv'] * 100:.1f}%  ({st['n']} timed steps, {where})")
     print(f"throughput {r['throughput']['tokens_per_s']:.0f} tokens/s  "
           f"{r['throughput']['model_flops_per_s'] / 1e9:.2f} GFLOP/s (model FLOPs, 6N+12LdT)")
     losses = r["loss"]["train_per_step"]

@@ -13,6 +13,7 @@
 #include "../profile/stats.h"
 #include "../results/environment.h"
 #include "../results/record_json.h"
+#include "../runner/device.h"
 #include "../train/trainer.h"
 #include "commands.h"
 #include "model_options.h"
@@ -86,21 +87,9 @@ int run_step(const StepOptions& o, const std::string& command_line) {
     throw std::invalid_argument("--eval-batches = " + std::to_string(o.eval_batches) +
                                 " (expected >= 0)");
   }
-  std::string device_note;
-  if (o.device == "cuda") {
-    throw std::invalid_argument(
-        "device 'cuda' (expected cpu or auto: this build has no CUDA training step yet)");
-  } else if (o.device == "auto") {
-    const GpuInventory g = query_gpus();
-    device_note = g.devices.empty()
-                      ? "auto: no GPU (" + g.note + "); ran on the CPU"
-                      : "auto: found " + g.devices[0].name +
-                            " but the CUDA training step is not built yet; ran on the CPU";
-  } else if (o.device != "cpu") {
-    throw std::invalid_argument("device '" + o.device + "' (expected auto, cpu or cuda)");
-  }
-
-  auto backend = make_cpu_backend(o.threads);
+  const DeviceChoice dev = choose_device(o.device);  // cuda without a GPU: one-line error
+  const std::string device_note = dev.note;
+  auto backend = make_backend(dev, o.threads, 0);
   auto source = make_source(o, m.proxy);
   GptModel model(*backend, m.proxy, DType::f32);
   model.set_precision({parse_precision_mode(o.precision)});
@@ -180,7 +169,9 @@ int run_step(const StepOptions& o, const std::string& command_line) {
     nlohmann::json j;
     j["schema_version"] = 1;
     j["kind"] = "step";
-    j["device"] = {{"kind", "cpu"}, {"note", device_note}};
+    j["device"] = {{"kind", dev.kind == DeviceKind::cuda ? "cuda" : "cpu"},
+                   {"name", dev.name},
+                   {"note", device_note}};
     j["model"] = {{"full", model_json(m.full)}, {"proxy", model_json(m.proxy)}};
     j["training"] = {{"micro_batch", o.micro_batch},
                      {"global_batch", global_batch},
@@ -234,7 +225,7 @@ int run_step(const StepOptions& o, const std::string& command_line) {
                                  {"warmup_steps", o.warmup},
                                  {"timed_steps", o.steps},
                                  {"seed", o.seed},
-                                 {"device", "cpu"}};
+                                 {"device", dev.name}};
     write_chrome_trace(o.trace_path, profiler.trace_events(), "trainbench step", meta);
   }
   return 0;

@@ -1,9 +1,12 @@
 #include "profiler.h"
 
+#include "gpu_collector.h"
+
 #include <algorithm>
 #include <cstdint>
 #include <fstream>
 #include <numeric>
+#include <set>
 #include <stdexcept>
 #include <utility>
 
@@ -94,6 +97,7 @@ void Profiler::push(Phase p) {
   // range's own bookkeeping is not timed as the phase.
   stack_.push_back(Open{p, Clock::time_point{}, 0.0});
   nvtx_push(p);
+  if (gpu_) gpu_->range_open(p);
   stack_.back().start = Clock::now();
 }
 
@@ -111,11 +115,16 @@ void Profiler::pop() {
                    std::chrono::duration<double, std::micro>(o.start - origin_).count(),
                    total * 1e6, static_cast<int>(stack_.size())});
   }
+  if (gpu_) gpu_->range_close(o.phase);
   nvtx_pop();
 }
 
 std::array<double, kPhaseCount> Profiler::take_phase_seconds() {
   return std::exchange(seconds_, std::array<double, kPhaseCount>{});
+}
+
+void Profiler::add_trace_events(const std::vector<TraceEvent>& events) {
+  events_.insert(events_.end(), events.begin(), events.end());
 }
 
 void Profiler::mark(std::string name) {
@@ -146,10 +155,41 @@ void write_chrome_trace(const std::string& path, const std::vector<TraceEvent>& 
     if (x.start_us != y.start_us) return x.start_us < y.start_us;
     return x.depth < y.depth;
   });
+  // GPU tracks: one process per device, one thread per stream, named once each.
+  std::set<std::pair<int, std::int64_t>> gpu_tracks;
+  for (const TraceEvent& e : events) {
+    if (!e.category.empty()) gpu_tracks.emplace(e.pid, e.tid);
+  }
+  int named_pid = -1;
+  for (const auto& [pid, tid] : gpu_tracks) {
+    if (pid != named_pid) {
+      trace.push_back({{"name", "process_name"},
+                       {"ph", "M"},
+                       {"pid", pid},
+                       {"tid", 0},
+                       {"args", {{"name", "GPU " + std::to_string(pid - 1)}}}});
+      named_pid = pid;
+    }
+    trace.push_back({{"name", "thread_name"},
+                     {"ph", "M"},
+                     {"pid", pid},
+                     {"tid", tid},
+                     {"args", {{"name", "GPU stream " + std::to_string(tid)}}}});
+  }
+
   for (const std::size_t i : order) {
     const TraceEvent& e = events[i];
-    // Ranges carry a phase's name; anything else is a marker.
-    if (is_phase_name(e.name)) {
+    // GPU activities carry a category; host ranges a phase's name; anything else is a marker.
+    if (!e.category.empty()) {
+      trace.push_back({{"name", e.name},
+                       {"cat", e.category},
+                       {"ph", "X"},
+                       {"ts", e.start_us},
+                       {"dur", e.duration_us},
+                       {"pid", e.pid},
+                       {"tid", e.tid},
+                       {"args", {{"phase", e.phase}}}});
+    } else if (is_phase_name(e.name)) {
       trace.push_back({{"name", e.name},
                        {"cat", "phase"},
                        {"ph", "X"},

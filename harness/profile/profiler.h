@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,7 +25,16 @@ struct TraceEvent {
   double start_us = 0;  // since the profiler was created
   double duration_us = 0;
   int depth = 0;  // nesting depth when opened
+  // GPU activities (gpu_profile.h) only: pid 1 + device, tid = CUDA stream ("GPU stream N"),
+  // category "kernel" | "memcpy" | "memset", and the phase that launched it ("" for none).
+  // Host ranges and markers keep pid 0, tid 0 and an empty category.
+  int pid = 0;
+  std::int64_t tid = 0;
+  std::string category = {};
+  std::string phase = {};
 };
+
+class GpuPhaseCollector;  // profile/gpu_collector.h
 
 class Profiler {
  public:
@@ -49,6 +59,14 @@ class Profiler {
 
   bool tracing() const { return record_trace_; }
   const std::vector<TraceEvent>& trace_events() const { return events_; }
+  // Adds events recorded elsewhere (the GPU collector's activities) to the trace.
+  void add_trace_events(const std::vector<TraceEvent>& events);
+  // The trace's time base: trace timestamps are µs since this instant.
+  std::chrono::steady_clock::time_point origin() const { return origin_; }
+
+  // An optional GPU collector (not owned; nullptr detaches) told of every range's open and
+  // close, outside the host-timed part of the range. Without one nothing changes.
+  void set_gpu_collector(GpuPhaseCollector* collector) { gpu_ = collector; }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -65,12 +83,15 @@ class Profiler {
   std::vector<Open> stack_;
   std::array<double, kPhaseCount> seconds_{};
   std::vector<TraceEvent> events_;
+  GpuPhaseCollector* gpu_ = nullptr;
 };
 
 // Writes a Chrome trace (JSON object format: {"traceEvents": [...], ...}) that Perfetto and
 // chrome://tracing open: one "X" event per range on pid 0 / tid 0 (the host thread), markers
 // as "i" events, "displayTimeUnit", "otherData" = metadata, and "distributedInfo" {rank 0,
-// world_size 1}. Throws std::runtime_error naming the path if it cannot be written.
+// world_size 1}. GPU activities (events with a category) are "X" events on their own pid
+// ("GPU <device>") and tid ("GPU stream N") tracks, with the launching phase in args.
+// Throws std::runtime_error naming the path if it cannot be written.
 void write_chrome_trace(const std::string& path, const std::vector<TraceEvent>& events,
                         const std::string& process_name, const nlohmann::json& metadata);
 

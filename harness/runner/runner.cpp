@@ -10,6 +10,8 @@
 
 #include "../data/markov_source.h"
 #include "../data/token_file.h"
+#include "../profile/gpu_collector.h"
+#include "../profile/gpu_profile.h"
 #include "../profile/profiler.h"
 #include "../profile/stats.h"
 #include "../results/environment.h"
@@ -18,7 +20,9 @@
 #include "../results/results_writer.h"
 #include "../results/uncertainty.h"
 #include "../train/trainer.h"
+#include "device.h"
 #include "tb/cpu_backend.h"
+#include "tb/cuda_backend.h"
 #include "tb/devices.h"
 
 namespace tb {
@@ -32,9 +36,6 @@ constexpr int kSchemaVersion = 1;
 // A loss above this multiple of the first step's is "exploding"; non-finite always diverges.
 constexpr double kExplodingLossFactor = 4.0;
 
-struct Unsupported : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
 struct Diverged : std::runtime_error {
   Diverged(int s, double l, const char* p)
       : std::runtime_error("loss " + std::to_string(l) + " at step " + std::to_string(s) + " (" +
@@ -136,20 +137,16 @@ json precision_json(const RunConfig& c, const Backend& backend) {
   return j;
 }
 
-// Picks the device; throws Unsupported when the variant cannot run here.
-json resolve_device(const std::string& device) {
-  if (device == "cpu") return {{"kind", "cpu"}, {"name", "cpu"}, {"note", ""}};
-  const GpuInventory g = query_gpus();
-  if (device == "cuda") {
-    if (g.devices.empty()) throw Unsupported("device cuda: " + g.note);
-    throw Unsupported("device cuda: found " + g.devices[0].name +
-                      ", but this build has no CUDA training step yet");
-  }
-  const std::string why = g.devices.empty()
-                              ? "auto: no GPU (" + g.note + "); ran on the CPU"
-                              : "auto: found " + g.devices[0].name +
-                                    " but the CUDA training step is not built yet; ran on the CPU";
-  return {{"kind", "cpu"}, {"name", "cpu"}, {"note", why}};
+json device_json(const DeviceChoice& d) {
+  return {{"kind", d.kind == DeviceKind::cuda ? "cuda" : "cpu"}, {"name", d.name}, {"note", d.note}};
+}
+
+// The peak for MFU: the GPU's datasheet figure at the variant's precision, or the CPU's
+// measured fp32 GEMM rate.
+PeakFlops peak_for(const DeviceChoice& d, const RunConfig& c) {
+  if (d.kind == DeviceKind::cpu) return cpu_measured_peak(cpu_thread_count());
+  if (auto p = gpu_peak(d.name, d.sm_count, c.precision)) return *p;
+  return {d.name, 0, "unknown: not in the peak table (harness/results/peaks.cpp)"};
 }
 
 std::string file_safe(const std::string& id) {
@@ -160,16 +157,28 @@ std::string file_safe(const std::string& id) {
 }
 
 void time_variant(const Scenario& s, const Variant& v, const RunOptions& o, const ModelConfig& m,
-                  json& line) {
+                  const DeviceChoice& dev, json& line) {
   const RunConfig& c = v.config;
   const MeasureSettings& ms = s.measure;
-  auto backend = make_cpu_backend(c.threads, static_cast<std::size_t>(c.memory_limit_bytes));
+  auto backend = make_backend(dev, c.threads, static_cast<std::size_t>(c.memory_limit_bytes));
   auto data = make_source(c, m, s.accuracy.seed);
   GptModel model(*backend, m, DType::f32);
   configure_model(model, c, s.accuracy.seed);
   line["precision"] = precision_json(c, *backend);
   Profiler profiler(o.trace);
   Trainer trainer(model, *data, optimizer_config(c, m), training_config(c, false, 0), profiler);
+  // On a GPU: CUPTI kernel timings attributed to the phase ranges (CUDA events if CUPTI is
+  // held by another profiler); none on the CPU.
+  GpuCollectorOptions gpu_options;
+  gpu_options.stream = cuda_stream_of(*backend);
+  gpu_options.trace = profiler.tracing();
+  gpu_options.trace_origin = profiler.origin();
+  std::unique_ptr<GpuPhaseCollector> gpu = make_gpu_collector(gpu_options);
+  struct Detach {
+    Profiler& p;
+    ~Detach() { p.set_gpu_collector(nullptr); }
+  } detach{profiler};
+  if (gpu) profiler.set_gpu_collector(gpu.get());
 
   double first = 0;
   int step = 0;
@@ -178,6 +187,7 @@ void time_variant(const Scenario& s, const Variant& v, const RunOptions& o, cons
     if (step == 0) first = loss;
     check_loss(loss, first, step, "timing");
   }
+  if (gpu) (void)gpu->collect();  // the warm-up's records are dropped
   std::vector<double> samples;
   std::array<std::vector<double>, kPhaseCount> phases;
   double timed_s = 0;
@@ -221,7 +231,7 @@ void time_variant(const Scenario& s, const Variant& v, const RunOptions& o, cons
   const double tokens_per_step = double(c.resolved_global_batch()) * m.seq_len;
   const double tokens_per_s = tokens_per_step / st.median;
   const double flops_per_s = tokens_per_s * model_flops_per_token(m);
-  const PeakFlops peak = cpu_measured_peak(cpu_thread_count());
+  const PeakFlops peak = peak_for(dev, c);
   line["throughput"] = {
       {"tokens_per_step", tokens_per_step},
       {"tokens_per_s", tokens_per_s},
@@ -238,6 +248,11 @@ void time_variant(const Scenario& s, const Variant& v, const RunOptions& o, cons
   line["memory"] = {{"peak_bytes", peaks},
                     {"peak_total_bytes", mem.peak_total_bytes()},
                     {"limit_bytes", c.memory_limit_bytes}};
+  if (gpu) {
+    const GpuProfile g = gpu->collect();
+    profiler.add_trace_events(g.trace);
+    line["gpu_profile"] = gpu_profile_json(g);
+  }
   if (o.trace) {
     const auto dir = std::filesystem::path(o.out_dir) / "traces";
     std::filesystem::create_directories(dir);
@@ -248,7 +263,8 @@ void time_variant(const Scenario& s, const Variant& v, const RunOptions& o, cons
   }
 }
 
-void accuracy_variant(const Scenario& s, const Variant& v, const ModelConfig& m, json& line) {
+void accuracy_variant(const Scenario& s, const Variant& v, const ModelConfig& m,
+                      const DeviceChoice& dev, json& line) {
   const AccuracySettings& a = s.accuracy;
   const RunConfig& c = v.config;
   std::vector<double> finals;
@@ -262,7 +278,7 @@ void accuracy_variant(const Scenario& s, const Variant& v, const ModelConfig& m,
   for (int k = 0; k < a.seeds; ++k) {
     const std::uint64_t seed = a.seed + static_cast<std::uint64_t>(k);
     seeds.push_back(seed);
-    auto backend = make_cpu_backend(c.threads, static_cast<std::size_t>(c.memory_limit_bytes));
+    auto backend = make_backend(dev, c.threads, static_cast<std::size_t>(c.memory_limit_bytes));
     auto data = make_source(c, m, seed);
     floor = data->entropy_floor_nats();
     GptModel model(*backend, m, DType::f32);
@@ -342,9 +358,10 @@ json run_variant(const Scenario& s, const Variant& v, const RunOptions& o,
     const ModelConfig m = reduce(full, run.config.proxy);
     validate(m);
     line["model"] = {{"full", model_json(full)}, {"proxy", model_json(m)}};
-    line["device"] = resolve_device(run.config.device);
-    time_variant(s, run, o, m, line);
-    if (s.accuracy.train_steps > 0) accuracy_variant(s, run, m, line);
+    const DeviceChoice dev = choose_device(run.config.device);
+    line["device"] = device_json(dev);
+    time_variant(s, run, o, m, dev, line);
+    if (s.accuracy.train_steps > 0) accuracy_variant(s, run, m, dev, line);
     line["status"] = "ok";
   } catch (const OutOfMemory& e) {
     line["status"] = "oom";
@@ -356,7 +373,7 @@ json run_variant(const Scenario& s, const Variant& v, const RunOptions& o,
     line["diverged"] = {{"step", e.step},
                         {"loss", std::isfinite(e.loss) ? json(e.loss) : json(nullptr)},
                         {"phase", e.phase}};
-  } catch (const Unsupported& e) {
+  } catch (const DeviceUnsupported& e) {
     line["status"] = "unsupported";
     line["reason"] = e.what();
   } catch (const std::exception& e) {

@@ -31,7 +31,7 @@ class AmaxSlots {
   void flush();
 
  private:
-  static constexpr std::size_t kCapacity = 1024;
+  static constexpr std::size_t kCapacity = 16384;  // a 96-layer fp8 step asks for ~2000
   Allocate allocate_;
   cudaStream_t stream_;
   Buffer device_;

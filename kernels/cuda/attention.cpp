@@ -114,8 +114,8 @@ void forward_uniform(AttentionEnv& env, const Tensor& out, const Tensor& probs, 
   const cudaDataType_t xt = lt_type(x);
   const bool in_place = x == Elem::f32;
   const I64 group = heads_per_group(d, in_place);
-  float* chunk = in_place ? nullptr
-                          : env.scratch.take_n<float>(static_cast<std::size_t>(group * d.T * d.T));
+  float* chunk =
+      in_place ? nullptr : env.scratch.take_n<float>(static_cast<std::size_t>(group * d.T * d.T));
   const float alpha = 1.0f / std::sqrt(static_cast<float>(d.hs));
   const I64 TT = d.T * d.T;
   for (I64 b = 0; b < d.B; ++b) {
@@ -127,15 +127,14 @@ void forward_uniform(AttentionEnv& env, const Tensor& out, const Tensor& probs, 
       const void* v = offset(qkv, q_off + 2 * d.C);
       void* p = offset(probs, (b * d.NH + h0) * TT);
       float* s = in_place ? static_cast<float*>(p) : chunk;
-      env.lt.run(batched(CUBLAS_OP_T, CUBLAS_OP_N, d.T, d.T, d.hs, heads,
-                         {k, xt, 3 * d.C, d.hs}, {q, xt, 3 * d.C, d.hs}, {s, CUDA_R_32F, d.T, TT},
-                         alpha),
+      env.lt.run(batched(CUBLAS_OP_T, CUBLAS_OP_N, d.T, d.T, d.hs, heads, {k, xt, 3 * d.C, d.hs},
+                         {q, xt, 3 * d.C, d.hs}, {s, CUDA_R_32F, d.T, TT}, alpha),
                  "attention_forward (scores)");
       causal_softmax_forward(Out{p, x}, s, heads * d.T, d.T, env.stream);
-      env.lt.run(batched(CUBLAS_OP_N, CUBLAS_OP_N, d.hs, d.T, d.T, heads,
-                         {v, xt, 3 * d.C, d.hs}, {p, xt, d.T, TT},
-                         {offset(out, b * d.T * d.C + h0 * d.hs), xt, d.C, d.hs}, 1.0f),
-                 "attention_forward (P·v)");
+      env.lt.run(
+          batched(CUBLAS_OP_N, CUBLAS_OP_N, d.hs, d.T, d.T, heads, {v, xt, 3 * d.C, d.hs},
+                  {p, xt, d.T, TT}, {offset(out, b * d.T * d.C + h0 * d.hs), xt, d.C, d.hs}, 1.0f),
+          "attention_forward (P·v)");
     }
   }
 }
@@ -147,8 +146,8 @@ void backward_uniform(AttentionEnv& env, const Tensor& dqkv, const Tensor& scrat
   const cudaDataType_t xt = lt_type(x);
   const bool in_place = x == Elem::f32;
   const I64 group = heads_per_group(d, in_place);
-  float* chunk = in_place ? nullptr
-                          : env.scratch.take_n<float>(static_cast<std::size_t>(group * d.T * d.T));
+  float* chunk =
+      in_place ? nullptr : env.scratch.take_n<float>(static_cast<std::size_t>(group * d.T * d.T));
   const float scale = 1.0f / std::sqrt(static_cast<float>(d.hs));
   const I64 TT = d.T * d.T, ld = 3 * d.C;
   for (I64 b = 0; b < d.B; ++b) {
@@ -184,8 +183,8 @@ void backward_uniform(AttentionEnv& env, const Tensor& dqkv, const Tensor& scrat
 
 }  // namespace
 
-void attention_forward(AttentionEnv& env, const Tensor& out, const Tensor& probs,
-                       const Tensor& qkv, int n_head) {
+void attention_forward(AttentionEnv& env, const Tensor& out, const Tensor& probs, const Tensor& qkv,
+                       int n_head) {
   const char* op = "attention_forward";
   const Dims d = dims_of(out, n_head, op);
   expect(qkv.numel() == d.B * d.T * 3 * d.C, op,

@@ -16,8 +16,8 @@ struct AttentionEnv {
   cudaStream_t stream;
 };
 
-void attention_forward(AttentionEnv& env, const Tensor& out, const Tensor& probs,
-                       const Tensor& qkv, int n_head);
+void attention_forward(AttentionEnv& env, const Tensor& out, const Tensor& probs, const Tensor& qkv,
+                       int n_head);
 void attention_backward(AttentionEnv& env, const Tensor& dqkv, const Tensor& scratch,
                         const Tensor& dout, const Tensor& qkv, const Tensor& probs, int n_head);
 

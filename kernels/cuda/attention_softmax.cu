@@ -42,12 +42,14 @@ __global__ void causal_softmax_forward_kernel(Out probs, const float* scores, I6
       }
     }
     for (int o = 16; o > 0; o >>= 1) {
-      const MaxSum other{__shfl_xor_sync(kFullMask, acc.m, o), __shfl_xor_sync(kFullMask, acc.s, o)};
+      const MaxSum other{__shfl_xor_sync(kFullMask, acc.m, o),
+                         __shfl_xor_sync(kFullMask, acc.s, o)};
       acc = combine(acc, other);
     }
     const float inv = 1.0f / acc.s;
     // s[j] is read before probs[r·T + j] is written, by the same lane: scores may alias probs.
-    for (I64 j = lane; j < T; j += 32) st(probs, r * T + j, j <= i ? expf(s[j] - acc.m) * inv : 0.0f);
+    for (I64 j = lane; j < T; j += 32)
+      st(probs, r * T + j, j <= i ? expf(s[j] - acc.m) * inv : 0.0f);
   }
 }
 

@@ -161,8 +161,8 @@ void cast_fp8(std::uint8_t* dst, In src, I64 rows, I64 cols, bool transpose, Num
   const I64 n = rows * cols;
   if (n <= 0) return;
   if (!transpose) {
-    cast_fp8_kernel<<<grid_blocks(n, kBlock), kBlock, 0, stream>>>(dst, src, n, f, scale,
-                                                                     amax_slot, inv_scale_slot);
+    cast_fp8_kernel<<<grid_blocks(n, kBlock), kBlock, 0, stream>>>(dst, src, n, f, scale, amax_slot,
+                                                                   inv_scale_slot);
     check_launch("cast_fp8_kernel");
     return;
   }

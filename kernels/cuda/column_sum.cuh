@@ -80,8 +80,7 @@ __global__ void column_sum_finish_kernel(const float2* partial, I64 chunks, I64 
 
 // Launches the sums; scratch holds column_sum_scratch_bytes(rows, cols) (kernels.h).
 template <class F>
-void column_sum(F f, I64 rows, I64 cols, Out dst0, Out dst1, void* scratch,
-                cudaStream_t stream) {
+void column_sum(F f, I64 rows, I64 cols, Out dst0, Out dst1, void* scratch, cudaStream_t stream) {
   if (rows <= 0 || cols <= 0) return;
   const ColumnSumPlan plan = column_sum_plan(rows, cols);
   float2* partial = plan.chunks > 1 ? static_cast<float2*>(scratch) : nullptr;
@@ -93,8 +92,8 @@ void column_sum(F f, I64 rows, I64 cols, Out dst0, Out dst1, void* scratch,
   check_launch("column_sum_kernel");
   if (partial) {
     constexpr int kBlock = 256;
-    column_sum_finish_kernel<><<<grid_blocks(cols, kBlock), kBlock, 0, stream>>>(
-        partial, plan.chunks, cols, dst0, dst1);
+    column_sum_finish_kernel<>
+        <<<grid_blocks(cols, kBlock), kBlock, 0, stream>>>(partial, plan.chunks, cols, dst0, dst1);
     check_launch("column_sum_finish_kernel");
   }
 }

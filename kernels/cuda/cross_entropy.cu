@@ -89,8 +89,8 @@ void softmax_cross_entropy_forward(Out logits_to_probs, Out losses, const std::i
   check_launch("softmax_cross_entropy_forward_kernel");
 }
 
-void softmax_cross_entropy_backward(Out probs_to_dlogits, const std::int32_t* targets, I64 N,
-                                    I64 V, float dloss_scale, cudaStream_t stream) {
+void softmax_cross_entropy_backward(Out probs_to_dlogits, const std::int32_t* targets, I64 N, I64 V,
+                                    float dloss_scale, cudaStream_t stream) {
   if (N <= 0 || V <= 0) return;
   softmax_cross_entropy_backward_kernel<<<grid_blocks(N * V, kBlock), kBlock, 0, stream>>>(
       probs_to_dlogits, targets, N, V, dloss_scale);

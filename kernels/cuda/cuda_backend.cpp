@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include <cmath>
+#include <cstring>
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -56,8 +57,9 @@ class CudaBackend final : public Backend {
         scratch_([this](std::size_t b) {
           return allocate(b, MemoryCategory::workspace, "GPU scratch");
         }),
-        amax_([this](std::size_t b) { return allocate(b, MemoryCategory::workspace, "amax slots"); },
-              stream_) {
+        amax_(
+            [this](std::size_t b) { return allocate(b, MemoryCategory::workspace, "amax slots"); },
+            stream_) {
     cudaDeviceProp prop{};
     TB_CUDA_CHECK(cudaGetDeviceProperties(&prop, device_));
     device_name_ = prop.name;
@@ -67,6 +69,8 @@ class CudaBackend final : public Backend {
     void* h = nullptr;
     TB_CUDA_CHECK(cudaMallocHost(&h, 4 * sizeof(double)));
     host_result_ = static_cast<double*>(h);
+    TB_CUDA_CHECK(cudaMallocHost(&staging_, kStagingBytes));
+    TB_CUDA_CHECK(cudaEventCreateWithFlags(&staging_done_, cudaEventDisableTiming));
   }
 
   ~CudaBackend() override {
@@ -77,6 +81,8 @@ class CudaBackend final : public Backend {
     fp8_scales_ = {};
     device_result_ = {};
     if (host_result_) cudaFreeHost(host_result_);
+    if (staging_) cudaFreeHost(staging_);
+    if (staging_done_) cudaEventDestroy(staging_done_);
     cudaStreamDestroy(stream_);
     cudaGetLastError();
   }
@@ -106,12 +112,23 @@ class CudaBackend final : public Backend {
     });
   }
 
-  // Pageable host memory: cudaMemcpyAsync stages it before returning, so src may be reused at
-  // once (CUDA Runtime API, "API synchronization behavior").
+  // The caller may reuse src as soon as this returns. From pageable memory, cudaMemcpyAsync
+  // "might be synchronous" (CUDA Runtime API, "API synchronization behavior"), which is no
+  // promise; so a small copy goes through a pinned staging buffer (reused once the event of
+  // its previous copy has passed), and a large one waits for the stream.
   void copy_from_host(const Tensor& dst, const void* src) override {
     bind();
-    if (dst.bytes() == 0) return;
-    TB_CUDA_CHECK(cudaMemcpyAsync(dst.ptr, src, dst.bytes(), cudaMemcpyHostToDevice, stream_));
+    const std::size_t bytes = dst.bytes();
+    if (bytes == 0) return;
+    if (bytes <= kStagingBytes) {
+      TB_CUDA_CHECK(cudaEventSynchronize(staging_done_));
+      std::memcpy(staging_, src, bytes);
+      TB_CUDA_CHECK(cudaMemcpyAsync(dst.ptr, staging_, bytes, cudaMemcpyHostToDevice, stream_));
+      TB_CUDA_CHECK(cudaEventRecord(staging_done_, stream_));
+      return;
+    }
+    TB_CUDA_CHECK(cudaMemcpyAsync(dst.ptr, src, bytes, cudaMemcpyHostToDevice, stream_));
+    TB_CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
   void copy_to_host(void* dst, const Tensor& src) override {
     bind();
@@ -159,14 +176,15 @@ class CudaBackend final : public Backend {
     const char* op = "embedding_forward";
     expect(o.shape.size() == 3, op, "out " + shape_string(o.shape) + " is not (B, T, C)");
     const I64 B = o.dim(0), T = o.dim(1), C = o.dim(2);
-    expect(tokens.numel() == B * T, op, "tokens " + shape_string(tokens.shape) + " (expected (B, T))");
+    expect(tokens.numel() == B * T, op,
+           "tokens " + shape_string(tokens.shape) + " (expected (B, T))");
     expect(wte.shape.size() == 2 && wte.dim(1) == C, op,
            "wte " + shape_string(wte.shape) + " (expected (V, " + std::to_string(C) + "))");
     expect(wpe.shape.size() == 2 && wpe.dim(1) == C && T <= wpe.dim(0), op,
            "wpe " + shape_string(wpe.shape) + " (expected (maxT >= " + std::to_string(T) + ", " +
                std::to_string(C) + "))");
-    cuda::embedding_forward(out(o, op, "out"), tokens_of(tokens, op, "tokens"),
-                            in(wte, op, "wte"), in(wpe, op, "wpe"), B, T, C, wte.dim(0), stream_);
+    cuda::embedding_forward(out(o, op, "out"), tokens_of(tokens, op, "tokens"), in(wte, op, "wte"),
+                            in(wpe, op, "wpe"), B, T, C, wte.dim(0), stream_);
   }
   void embedding_backward(const Tensor& dwte, const Tensor& dwpe, const Tensor& dout,
                           const Tensor& tokens) override {
@@ -174,7 +192,8 @@ class CudaBackend final : public Backend {
     const char* op = "embedding_backward";
     expect(dout.shape.size() == 3, op, "dout " + shape_string(dout.shape) + " is not (B, T, C)");
     const I64 B = dout.dim(0), T = dout.dim(1), C = dout.dim(2);
-    expect(tokens.numel() == B * T, op, "tokens " + shape_string(tokens.shape) + " (expected (B, T))");
+    expect(tokens.numel() == B * T, op,
+           "tokens " + shape_string(tokens.shape) + " (expected (B, T))");
     expect(dwte.shape.size() == 2 && dwte.dim(1) == C, op,
            "dwte " + shape_string(dwte.shape) + " (expected (V, " + std::to_string(C) + "))");
     expect(dwpe.shape.size() == 2 && dwpe.dim(1) == C && T <= dwpe.dim(0), op,
@@ -293,8 +312,8 @@ class CudaBackend final : public Backend {
            "logits " + shape_string(logits.shape) + " (expected (…, V))");
     const I64 V = logits.shape.back(), N = logits.numel() / V;
     expect(losses.numel() == N && targets.numel() == N, op,
-           "losses " + shape_string(losses.shape) + " and targets " +
-               shape_string(targets.shape) + " (expected " + std::to_string(N) + " rows)");
+           "losses " + shape_string(losses.shape) + " and targets " + shape_string(targets.shape) +
+               " (expected " + std::to_string(N) + " rows)");
     const cuda::Out l = out(losses, op, "losses");
     cuda::softmax_cross_entropy_forward(out(logits, op, "logits"), l,
                                         tokens_of(targets, op, "targets"), N, V, stream_);
@@ -375,8 +394,8 @@ class CudaBackend final : public Backend {
     cuda::DeviceScratch::Scope scope(scratch_);
     const I64 n = params.numel();
     void* sc = scratch_.take(cuda::lamb_scratch_bytes(n));
-    cuda::lamb_direction(f32(update), f32(params), f32(grads), f32(m), f32(v), n, s,
-                         result_slot(), sc, stream_);
+    cuda::lamb_direction(f32(update), f32(params), f32(grads), f32(m), f32(v), n, s, result_slot(),
+                         sc, stream_);
     const double* r = read_results(2);
     return LambNorms{r[0], r[1]};
   }
@@ -397,18 +416,18 @@ class CudaBackend final : public Backend {
   }
 
   static void expect_same_size(const char* op, const Tensor& a, const Tensor& b) {
-    expect(a.numel() == b.numel(), op,
-           "tensors " + shape_string(a.shape) + " and " + shape_string(b.shape) +
-               " differ in size");
+    expect(
+        a.numel() == b.numel(), op,
+        "tensors " + shape_string(a.shape) + " and " + shape_string(b.shape) + " differ in size");
   }
   static void expect_optimizer_state(const char* op, const Tensor& params,
                                      std::initializer_list<const Tensor*> others) {
     expect_f32(params, op, "params");
     for (const Tensor* t : others) {
       expect_f32(*t, op, "an optimizer tensor");
-      expect(t->numel() == params.numel(), op,
-             "tensor " + shape_string(t->shape) + " is not like params " +
-                 shape_string(params.shape));
+      expect(
+          t->numel() == params.numel(), op,
+          "tensor " + shape_string(t->shape) + " is not like params " + shape_string(params.shape));
     }
   }
   static float* f32(const Tensor& t) { return static_cast<float*>(t.ptr); }
@@ -426,15 +445,10 @@ class CudaBackend final : public Backend {
   }
   cuda::GemmEnv gemm_env() {
     cuda::LtContext& l = lt();
-    if (!fp8_scales_) fp8_scales_ = allocate(2 * sizeof(float), MemoryCategory::workspace, "FP8 scales");
-    return cuda::GemmEnv{l,
-                         scratch_,
-                         amax_,
-                         static_cast<float*>(fp8_scales_.data()),
-                         stream_,
-                         device_,
-                         device_name_,
-                         cc_major_,
+    if (!fp8_scales_)
+      fp8_scales_ = allocate(2 * sizeof(float), MemoryCategory::workspace, "FP8 scales");
+    return cuda::GemmEnv{l,        scratch_, amax_,        static_cast<float*>(fp8_scales_.data()),
+                         stream_,  device_,  device_name_, cc_major_,
                          cc_minor_};
   }
   // Device doubles that reductions write and read_results() brings back.
@@ -465,6 +479,9 @@ class CudaBackend final : public Backend {
   Buffer fp8_scales_;
   Buffer device_result_;
   double* host_result_ = nullptr;  // pinned
+  static constexpr std::size_t kStagingBytes = std::size_t{4} << 20;
+  void* staging_ = nullptr;  // pinned, for copy_from_host
+  cudaEvent_t staging_done_ = nullptr;
 };
 
 }  // namespace

@@ -27,8 +27,8 @@ int key_bits(I64 V) {
   return bits;
 }
 
-__global__ void embedding_forward_kernel(Out out, const std::int32_t* tokens, In wte, In wpe,
-                                         I64 B, I64 T, I64 C, I64 V) {
+__global__ void embedding_forward_kernel(Out out, const std::int32_t* tokens, In wte, In wpe, I64 B,
+                                         I64 T, I64 C, I64 V) {
   const I64 n = B * T * C;
   for (I64 i = thread_index(); i < n; i += grid_threads()) {
     const I64 bt = i / C, c = i % C;
@@ -83,11 +83,10 @@ struct SortBuffers {
 
 std::size_t cub_sort_bytes(I64 n, int bits) {
   std::size_t bytes = 0;
-  cuda::check(cub::DeviceRadixSort::SortPairs(nullptr, bytes, static_cast<const unsigned*>(nullptr),
-                                              static_cast<unsigned*>(nullptr),
-                                              static_cast<const int*>(nullptr),
-                                              static_cast<int*>(nullptr), static_cast<int>(n), 0,
-                                              bits),
+  cuda::check(cub::DeviceRadixSort::SortPairs(
+                  nullptr, bytes, static_cast<const unsigned*>(nullptr),
+                  static_cast<unsigned*>(nullptr), static_cast<const int*>(nullptr),
+                  static_cast<int*>(nullptr), static_cast<int>(n), 0, bits),
               "cub::DeviceRadixSort::SortPairs (temporary storage size)");
   return bytes;
 }
@@ -121,8 +120,8 @@ void embedding_forward(Out out, const std::int32_t* tokens, In wte, In wpe, I64 
                        I64 V, cudaStream_t stream) {
   const I64 n = B * T * C;
   if (n <= 0) return;
-  embedding_forward_kernel<<<grid_blocks(n, kBlock), kBlock, 0, stream>>>(out, tokens, wte, wpe,
-                                                                          B, T, C, V);
+  embedding_forward_kernel<<<grid_blocks(n, kBlock), kBlock, 0, stream>>>(out, tokens, wte, wpe, B,
+                                                                          T, C, V);
   check_launch("embedding_forward_kernel");
 }
 
@@ -145,16 +144,16 @@ void embedding_backward(Out dwte, Out dwpe, In dout, const std::int32_t* tokens,
   std::size_t total = 0;
   const SortBuffers s = carve(scratch, B, T, C, V, &total);
   if (total > scratch_bytes) throw std::logic_error("embedding_backward: scratch too small");
-  sort_input_kernel<<<grid_blocks(n, kBlock), kBlock, 0, stream>>>(s.keys_in, s.values_in,
-                                                                    tokens, n, V);
+  sort_input_kernel<<<grid_blocks(n, kBlock), kBlock, 0, stream>>>(s.keys_in, s.values_in, tokens,
+                                                                   n, V);
   check_launch("sort_input_kernel");
   std::size_t cub_bytes = s.cub_bytes;
-  cuda::check(cub::DeviceRadixSort::SortPairs(s.cub_temp, cub_bytes, s.keys_in, s.keys_out,
-                                              s.values_in, s.values_out, static_cast<int>(n), 0,
-                                              key_bits(V), stream),
-              "cub::DeviceRadixSort::SortPairs");
-  token_rows_kernel<<<grid_blocks(n, 1), kBlock, 0, stream>>>(dwte, dout, s.keys_out,
-                                                              s.values_out, n, C, V);
+  cuda::check(
+      cub::DeviceRadixSort::SortPairs(s.cub_temp, cub_bytes, s.keys_in, s.keys_out, s.values_in,
+                                      s.values_out, static_cast<int>(n), 0, key_bits(V), stream),
+      "cub::DeviceRadixSort::SortPairs");
+  token_rows_kernel<<<grid_blocks(n, 1), kBlock, 0, stream>>>(dwte, dout, s.keys_out, s.values_out,
+                                                              n, C, V);
   check_launch("token_rows_kernel");
   column_sum(BatchColumn{dout, T * C}, B, T * C, dwpe, Out{}, s.column_scratch, stream);
 }

@@ -53,6 +53,7 @@ struct LtContext::Plan {
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;
   cublasLtMatmulAlgo_t algo{};
   bool supported = false;
+  std::string why_not;  // when not supported: the heuristic's answer
 
   Plan() = default;
   Plan(const Plan&) = delete;
@@ -93,8 +94,8 @@ cublasLtMatrixLayout_t make_layout(const LtMatrix& m, std::int64_t rows, std::in
   if (batch > 1) {
     const std::int32_t count = batch;
     const std::int64_t stride = m.batch_stride;
-    const cublasStatus_t s1 =
-        cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof(count));
+    const cublasStatus_t s1 = cublasLtMatrixLayoutSetAttribute(
+        l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof(count));
     const cublasStatus_t s2 = cublasLtMatrixLayoutSetAttribute(
         l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, sizeof(stride));
     if (s1 != CUBLAS_STATUS_SUCCESS || s2 != CUBLAS_STATUS_SUCCESS) {
@@ -171,7 +172,12 @@ LtContext::Plan& LtContext::plan_for(const LtMatmul& g, const Key& key) {
   if (s == CUBLAS_STATUS_SUCCESS && returned > 0 && result.state == CUBLAS_STATUS_SUCCESS) {
     plan->algo = result.algo;
     plan->supported = true;
-  } else if (s != CUBLAS_STATUS_SUCCESS && s != CUBLAS_STATUS_NOT_SUPPORTED) {
+  } else if (s == CUBLAS_STATUS_SUCCESS || s == CUBLAS_STATUS_NOT_SUPPORTED ||
+             s == CUBLAS_STATUS_INVALID_VALUE) {
+    // No algorithm, or a type/layout combination cuBLASLt rejects (it answers either way):
+    // the caller may fall back to another formulation.
+    plan->why_not = s == CUBLAS_STATUS_SUCCESS ? "no algorithm returned" : status_text(s);
+  } else {
     throw_cublas_error(s, "cublasLtMatmulAlgoGetHeuristic(" + describe(g) + ")");
   }
   return *plans_.emplace(key, std::move(plan)).first->second;
@@ -204,7 +210,10 @@ bool LtContext::try_run(const LtMatmul& g) {
                    alignment(g.d.ptr),
                    g.bias ? alignment(g.bias) : 0};
   Plan& plan = plan_for(g, key);
-  if (!plan.supported) return false;
+  if (!plan.supported) {
+    last_failure_ = plan.why_not;
+    return false;
+  }
   if (g.bias) {
     set_desc(plan.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, g.bias,
              "cublasLtMatmulDescSetAttribute(BIAS_POINTER)");
@@ -217,12 +226,13 @@ bool LtContext::try_run(const LtMatmul& g) {
     set_desc(plan.desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, g.b_scale,
              "cublasLtMatmulDescSetAttribute(B_SCALE_POINTER)");
   }
-  const cublasStatus_t s =
-      cublasLtMatmul(handle_, plan.desc, &g.alpha, g.a.ptr, plan.a, g.b.ptr, plan.b, &g.beta,
-                     g.d.ptr, plan.d, const_cast<void*>(g.d.ptr), plan.d, &plan.algo, workspace_,
-                     workspace_bytes_, stream_);
+  const cublasStatus_t s = cublasLtMatmul(
+      handle_, plan.desc, &g.alpha, g.a.ptr, plan.a, g.b.ptr, plan.b, &g.beta, g.d.ptr, plan.d,
+      const_cast<void*>(g.d.ptr), plan.d, &plan.algo, workspace_, workspace_bytes_, stream_);
   if (s == CUBLAS_STATUS_NOT_SUPPORTED) {
     plan.supported = false;
+    plan.why_not = "cublasLtMatmul: " + status_text(s);
+    last_failure_ = plan.why_not;
     return false;
   }
   if (s != CUBLAS_STATUS_SUCCESS) throw_cublas_error(s, "cublasLtMatmul(" + describe(g) + ")");
@@ -231,7 +241,8 @@ bool LtContext::try_run(const LtMatmul& g) {
 
 void LtContext::run(const LtMatmul& g, const char* what) {
   if (!try_run(g)) {
-    throw std::runtime_error(std::string(what) + ": cuBLASLt has no algorithm for " + describe(g));
+    throw std::runtime_error(std::string(what) + ": cuBLASLt has no algorithm for " + describe(g) +
+                             " (" + last_failure_ + ")");
   }
 }
 

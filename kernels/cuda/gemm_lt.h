@@ -39,8 +39,8 @@ struct LtMatmul {
   LtMatrix a, b, d;  // A is m × k after op, B is k × n after op, D is m × n
   cublasComputeType_t compute = CUBLAS_COMPUTE_32F;
   float alpha = 1, beta = 0;
-  const void* bias = nullptr;          // CUBLASLT_EPILOGUE_BIAS: m elements of d.type
-  const float* a_scale = nullptr;      // device pointers (FP8 dequantisation factors)
+  const void* bias = nullptr;      // CUBLASLT_EPILOGUE_BIAS: m elements of d.type
+  const float* a_scale = nullptr;  // device pointers (FP8 dequantisation factors)
   const float* b_scale = nullptr;
 };
 
@@ -60,7 +60,8 @@ class LtContext {
   // As try_run, but a missing algorithm throws too; `what` names the caller in the message.
   void run(const LtMatmul& g, const char* what);
 
-  static constexpr std::size_t kWorkspaceBytes = std::size_t{32} << 20;  // NVIDIA's advice for Hopper
+  static constexpr std::size_t kWorkspaceBytes = std::size_t{32}
+                                                 << 20;  // NVIDIA's advice for Hopper
 
  private:
   struct Plan;
@@ -72,6 +73,7 @@ class LtContext {
   void* workspace_;
   std::size_t workspace_bytes_;
   std::map<Key, std::unique_ptr<Plan>> plans_;
+  std::string last_failure_;  // why the last try_run returned false
 };
 
 }  // namespace tb::cuda

@@ -59,8 +59,8 @@ void add_gemm_result(Out out, const float* d, In bias, I64 rows, I64 cols, bool 
 void gelu_forward(Out out, In inp, I64 n, cudaStream_t stream);
 void gelu_backward(Out dinp, In inp, In dout, I64 n, cudaStream_t stream);
 void add(Out out, In a, In b, I64 n, cudaStream_t stream);
-void scale(Out t, float s, I64 n, cudaStream_t stream);             // t *= s
-void axpy(Out y, float alpha, In x, I64 n, cudaStream_t stream);    // y += alpha·x
+void scale(Out t, float s, I64 n, cudaStream_t stream);           // t *= s
+void axpy(Out y, float alpha, In x, I64 n, cudaStream_t stream);  // y += alpha·x
 
 // ---- reductions (reduce.cu): deterministic, a fixed order that depends only on the sizes -----
 
@@ -100,8 +100,7 @@ void embedding_backward(Out dwte, Out dwpe, In dout, const std::int32_t* tokens,
 // (T × T) score matrices, stored back to back).
 
 // probs[r, j] = softmax over j ≤ i of scores[r, ·], 0 for j > i. scores may alias probs (f32).
-void causal_softmax_forward(Out probs, const float* scores, I64 n_rows, I64 T,
-                            cudaStream_t stream);
+void causal_softmax_forward(Out probs, const float* scores, I64 n_rows, I64 T, cudaStream_t stream);
 // dscores[r, j] = P (dP − Σ_k≤i P dP)·scale for j ≤ i, 0 above; dprobs may alias dscores (f32).
 void causal_softmax_backward(Out dscores, const float* dprobs, In probs, I64 n_rows, I64 T,
                              float scale, cudaStream_t stream);
@@ -113,8 +112,8 @@ void causal_softmax_backward(Out dscores, const float* dprobs, In probs, I64 n_r
 void softmax_cross_entropy_forward(Out logits_to_probs, Out losses, const std::int32_t* targets,
                                    I64 N, I64 V, cudaStream_t stream);
 // probs become (probs − onehot(target))·dloss_scale.
-void softmax_cross_entropy_backward(Out probs_to_dlogits, const std::int32_t* targets, I64 N,
-                                    I64 V, float dloss_scale, cudaStream_t stream);
+void softmax_cross_entropy_backward(Out probs_to_dlogits, const std::int32_t* targets, I64 N, I64 V,
+                                    float dloss_scale, cudaStream_t stream);
 
 // ---- optimizer.cu (fp32 master weights and state) -----------------------------------------------
 
@@ -128,8 +127,8 @@ struct SgdScalars {
   float lr, momentum, weight_decay, grad_scale;
 };
 // momentum_buf null: plain SGD (momentum 0).
-void sgd_update(float* params, const float* grads, float* momentum_buf, I64 n,
-                const SgdScalars& s, cudaStream_t stream);
+void sgd_update(float* params, const float* grads, float* momentum_buf, I64 n, const SgdScalars& s,
+                cudaStream_t stream);
 struct LambScalars {
   float beta1, beta2, one_minus_beta1, one_minus_beta2, eps, weight_decay, grad_scale;
   float bias_correction1, bias_correction2;

@@ -86,8 +86,8 @@ void layernorm_backward(Out dinp, Out dweight, Out dbias, In dout, In inp, In we
                         In rstd, I64 N, I64 C, void* scratch, cudaStream_t stream) {
   if (N <= 0 || C <= 0) return;
   const int block = row_block(C);
-  layernorm_backward_kernel<<<grid_blocks(N, 1), block, 0, stream>>>(dinp, dout, inp, weight,
-                                                                     mean, rstd, N, C);
+  layernorm_backward_kernel<<<grid_blocks(N, 1), block, 0, stream>>>(dinp, dout, inp, weight, mean,
+                                                                     rstd, N, C);
   check_launch("layernorm_backward_kernel");
   column_sum(LayerNormParamGrad{dout, inp, mean, rstd, C}, N, C, dweight, dbias, scratch, stream);
 }

@@ -26,8 +26,9 @@
 // tf32 GEMMs write fp32; bf16/fp16 GEMMs write their type or fp32; FP8 writes fp32, bf16 or
 // fp16). Otherwise the GEMM writes an fp32 scratch D and one kernel adds it (with the bias and
 // the old output when accumulating) into the output, rounding once. The bias rides cuBLASLt's
-// BIAS epilogue when the output is fp32 like the bias; into a 16-bit output a kernel adds it
-// after the GEMM (one more rounding of the output, half an ulp of its format).
+// BIAS epilogue, whose bias has the output's type: into a 16-bit output the fp32 bias enters
+// rounded to that type (as mixed-precision frameworks keep biases), so the output is
+// round(A·B [+ out] + round16(bias)) where the CPU backend computes round(A·B [+ out] + bias).
 #include "linear.h"
 
 #include <cmath>
@@ -119,6 +120,11 @@ class Gemm {
   void run(Side a, Side b, I64 m, I64 n, I64 k, const Tensor& out, const Tensor& bias,
            bool accumulate) {
     if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+      // An empty sum: nothing to add to an accumulating output; anything else is not a GEMM.
+      expect(accumulate && bias.empty(), what_, "inner dimension 0");
+      return;
+    }
     const Out d = cuda::out(out, what_, "output");
     const In bias_in = in_or_null(bias, what_, "bias");
     const NumberFormat fa = a.format.format, fb = b.format.format;
@@ -131,9 +137,9 @@ class Gemm {
     if (run_with(g, a, b, m, n, k, d, bias_in, accumulate)) return;
     // Last resort: plain fp32 inputs (an SGEMM always has an algorithm).
     if (g != Input::f32 && run_with(Input::f32, a, b, m, n, k, d, bias_in, accumulate)) return;
-    throw std::runtime_error(std::string(what_) + ": cuBLASLt has no algorithm for m=" +
-                             std::to_string(m) + " n=" + std::to_string(n) +
-                             " k=" + std::to_string(k));
+    throw std::runtime_error(std::string(what_) +
+                             ": cuBLASLt has no algorithm for m=" + std::to_string(m) +
+                             " n=" + std::to_string(n) + " k=" + std::to_string(k));
   }
 
  private:
@@ -217,17 +223,34 @@ class Gemm {
   }
 
   // Runs the prepared GEMM into the output directly when its type allows, else through an fp32
-  // scratch D; adds the bias where the epilogue does not.
+  // scratch D. The bias rides the BIAS epilogue in D's type (cuBLASLt reads it so; a 16-bit
+  // copy of an fp32 bias is made first), except for FP8 into fp32, whose epilogue wants a bf16
+  // bias: there a kernel adds the fp32 bias afterwards.
   bool finish(LtMatmul g, Out d, In bias, bool accumulate, Input input, I64 m, I64 n) {
     const bool fp8 = input == Input::e4m3 || input == Input::e5m2;
     if (writes(input, d.type)) {
-      const bool epilogue = bias.ptr && !fp8 && d.type == Elem::f32 && bias.type == Elem::f32;
       g.d = {d.ptr, lt_type(d.type), m, 0};
       g.beta = accumulate ? 1.0f : 0.0f;
-      g.bias = epilogue ? bias.ptr : nullptr;
+      g.bias = nullptr;
+      if (bias.ptr && !(fp8 && d.type == Elem::f32)) {
+        if (bias.type == d.type) {
+          g.bias = bias.ptr;
+        } else {
+          void* b = env_.scratch.take(static_cast<std::size_t>(m) * elem_size(d.type));
+          convert(Out{b, d.type}, bias, m, env_.stream);
+          g.bias = b;
+        }
+      }
       if (env_.lt.try_run(g)) {
-        if (bias.ptr && !epilogue) add_bias(d, bias, n, m, env_.stream);
+        if (bias.ptr && !g.bias) add_bias(d, bias, n, m, env_.stream);
         return true;
+      }
+      if (g.bias) {  // no algorithm with this epilogue: without it, and the bias by a kernel
+        g.bias = nullptr;
+        if (env_.lt.try_run(g)) {
+          add_bias(d, bias, n, m, env_.stream);
+          return true;
+        }
       }
     }
     auto* scratch_d = env_.scratch.take_n<float>(static_cast<std::size_t>(m * n));
@@ -253,8 +276,8 @@ void check_fp8(GemmEnv& env, const char* op, const GemmOperand& o) {
                              std::to_string(env.cc_major) + "." + std::to_string(env.cc_minor));
   }
   if (!(o.scale > 0) || !std::isfinite(o.scale)) {
-    fail(op, "FP8 GEMM operand scale = " + std::to_string(o.scale) +
-                 " (expected a finite value > 0)");
+    fail(op,
+         "FP8 GEMM operand scale = " + std::to_string(o.scale) + " (expected a finite value > 0)");
   }
 }
 
@@ -307,7 +330,8 @@ void linear_backward(GemmEnv& env, const Tensor& dinp, const Tensor& dweight, co
              std::to_string(OC) + ")");
   expect(dinp.empty() || dinp.numel() == N * C, op,
          "dinp " + shape_string(dinp.shape) + " (expected like inp)");
-  expect(dweight.numel() == OC * C, op, "dweight " + shape_string(dweight.shape) + " (expected like weight)");
+  expect(dweight.numel() == OC * C, op,
+         "dweight " + shape_string(dweight.shape) + " (expected like weight)");
   expect(dbias.empty() || dbias.numel() == OC, op,
          "dbias " + shape_string(dbias.shape) + " (expected " + std::to_string(OC) + " elements)");
   check_fp8(env, op, prec.inp);

@@ -103,8 +103,8 @@ void adamw_update(float* params, const float* grads, float* m, float* v, I64 n,
   check_launch("adamw_kernel");
 }
 
-void sgd_update(float* params, const float* grads, float* momentum_buf, I64 n,
-                const SgdScalars& s, cudaStream_t stream) {
+void sgd_update(float* params, const float* grads, float* momentum_buf, I64 n, const SgdScalars& s,
+                cudaStream_t stream) {
   if (n <= 0) return;
   sgd_kernel<<<grid_blocks(n, kBlock), kBlock, 0, stream>>>(params, grads, momentum_buf, n, s);
   check_launch("sgd_kernel");

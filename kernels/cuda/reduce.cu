@@ -55,8 +55,8 @@ void sum_impl(double* result, In x, I64 n, void* scratch, cudaStream_t stream) {
   const I64 chunks = chunk_count(n);
   auto* partials = static_cast<double*>(scratch);
   sum_partials_kernel<kSquare>
-      <<<static_cast<unsigned>(std::min<I64>(chunks, I64{1} << 20)), kBlock, 0, stream>>>(
-          x, n, partials);
+      <<<static_cast<unsigned>(std::min<I64>(chunks, I64{1} << 20)), kBlock, 0, stream>>>(x, n,
+                                                                                          partials);
   check_launch("sum_partials_kernel");
   sum_finish_kernel<<<1, kFinishBlock, 0, stream>>>(partials, chunks, result);
   check_launch("sum_finish_kernel");

@@ -39,7 +39,8 @@ cudaDataType_t lt_type(Elem e);
 
 // t's data pointer moved `elems` elements on (elements of t's dtype).
 inline void* offset(const Tensor& t, std::int64_t elems) {
-  return static_cast<unsigned char*>(t.ptr) + elems * static_cast<std::int64_t>(dtype_size(t.dtype));
+  return static_cast<unsigned char*>(t.ptr) +
+         elems * static_cast<std::int64_t>(dtype_size(t.dtype));
 }
 
 }  // namespace tb::cuda

@@ -1,4 +1,6 @@
 """Bad input to trainbench: a non-zero exit and one stderr line that names the bad value."""
+import json
+
 import pytest
 
 from tbcli import TINY, assert_one_line_error, read_safetensors, run, write_bytes_tokens, \
@@ -325,3 +327,10 @@ def test_errors_leave_no_json(trainbench, tmp_path):
                                         ("--loss-scaling", "static")])
 def test_bad_precision_flags(trainbench, flag, value):
     assert_one_line_error(run(trainbench, *with_flag(STEP, flag, value)), flag, value)
+
+
+def test_cuda_without_a_gpu_is_one_line(trainbench):
+    info = json.loads(run(trainbench, "info").stdout)
+    if info["gpus"]:
+        pytest.skip("a GPU is present: --device cuda runs")
+    assert_one_line_error(run(trainbench, *with_flag(STEP, "--device", "cuda")), "device cuda")
