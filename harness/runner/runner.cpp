@@ -400,9 +400,22 @@ void add_baseline_comparison(json& line, const json& baseline) {
     const auto b = line["accuracy"]["eval_loss"].get<std::vector<double>>();
     const double base_mean = baseline["accuracy"]["eval_loss_mean"].get<double>();
     const double delta = line["accuracy"]["eval_loss_mean"].get<double>() - base_mean;
-    const auto [lo, hi] = welch_diff_ci95(a, b);
+    // The same seeds on both sides (same initial weights and data order): the interval is
+    // Student's t over the per-seed differences (paired), which removes the seed-to-seed
+    // spread both sides share; otherwise Welch's t over the two samples.
+    const auto base_seeds = baseline["accuracy"]["seeds"], seeds = line["accuracy"]["seeds"];
+    const bool paired = base_seeds == seeds && a.size() == b.size() && a.size() >= 2;
+    std::pair<double, double> ci;
+    if (paired) {
+      std::vector<double> d(a.size());
+      for (std::size_t i = 0; i < a.size(); ++i) d[i] = b[i] - a[i];
+      ci = mean_ci95(d);
+    } else {
+      ci = welch_diff_ci95(a, b);
+    }
     vs["loss_delta"] = delta;
-    vs["loss_delta_ci95"] = {lo, hi};
+    vs["loss_delta_ci95"] = {ci.first, ci.second};
+    vs["loss_delta_method"] = paired ? "paired" : "welch";
     vs["loss_delta_rel"] = delta / base_mean;
   }
   line["vs_baseline"] = vs;

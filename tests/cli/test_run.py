@@ -196,6 +196,7 @@ def test_precision_sweep_records_modes_memory_and_rounding(trainbench, tmp_path)
             assert l["memory"]["peak_bytes"]["activations"] < 0.8 * act32, vid
             assert p["activation_dtype"] in ("bf16", "f16")
         assert "vs_baseline" in l and "loss_delta" in l["vs_baseline"]
+        assert l["vs_baseline"]["loss_delta_method"] == "paired"  # the same seeds on both sides
     assert lines["precision=fp8,loss_scaling=auto"]["precision"]["gemm_operands"] == {
         "forward": "e4m3", "gradient": "e5m2"}
     dyn = lines["precision=fp16,loss_scaling=dynamic"]["precision"]
