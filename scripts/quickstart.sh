@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # From a fresh Debian 12 machine to results: installs dependencies, builds Release, runs the
-# default suite on the best device present, and writes its results under out/default/.
+# default suite on the best device present, and writes its results and report under out/default/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,3 +21,7 @@ build/bin/trainbench info > "$out/info.json"
 # entropy floor is known, swept over micro-batch sizes; timed, then trained over 3 seeds.
 build/bin/trainbench run scenarios/default.json --out "$out"
 echo "quickstart: results in $out/results.jsonl"
+# The report (docs/reports.md): speedup against accuracy, step and memory breakdowns, loss
+# curves and throughput as SVG + PNG, and one self-contained page with the tables.
+build/bin/trainbench report "$out"
+echo "quickstart: report in $out/report/index.html (open it in a browser; $out/report/index.md for pasting)"

@@ -10,6 +10,16 @@ cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
 
+# The report page's test renders it in headless Chromium (Debian's chromium package); without
+# it that one test reports as skipped, so install it here.
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "test.sh: installing chromium (for tests/reports/test_chromium.py)"
+  sudo_cmd=()
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
 echo "== release build =="
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DTB_WERROR=ON
 cmake --build build

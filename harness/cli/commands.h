@@ -15,5 +15,6 @@ Run add_validate_command(CLI::App& app);
 Run add_run_command(CLI::App& app, const std::string& command_line);
 Run add_list_command(CLI::App& app);
 Run add_compare_command(CLI::App& app);
+Run add_report_command(CLI::App& app);
 
 }  // namespace tb::cli

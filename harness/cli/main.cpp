@@ -34,6 +34,8 @@ int main(int argc, char** argv) {
       [&](CLI::App& s) { return tb::cli::add_list_command(s); });
   add("compare", "compare two results files: step time and loss changes with significance",
       [&](CLI::App& s) { return tb::cli::add_compare_command(s); });
+  add("report", "plots and tables of a run: DIR/results.jsonl to DIR/report/ (index.html)",
+      [&](CLI::App& s) { return tb::cli::add_report_command(s); });
 
   try {
     app.parse(argc, argv);
