@@ -50,7 +50,8 @@ def notes(a: Analysis) -> list[str]:
         "native hardware would give.", "native hardware would give (hollow points)."))
     out.append("Speedup: the ratio of tokens/s at the median step time (the baseline's step "
                "time ÷ this one, times the ratio of tokens per step). Error bars: 95% intervals "
-               "(speedup: bootstrap over step times; loss: Welch t over seeds). Dashed line and "
+               "(speedup: bootstrap over step times; loss: t over per-seed differences when both ran the same "
+               "seeds, else Welch t). Dashed line and "
                "rings: Pareto frontier. Right and down is better.")
     return [n for n in out if n]
 
