@@ -43,9 +43,10 @@ int as_int(std::int64_t v) { return static_cast<int>(v); }
 class CpuBackend final : public Backend {
  public:
   CpuBackend(int threads, std::size_t limit)
-      : tracker_(limit), arena_([this](std::size_t bytes) {
+      : tracker_(limit),
+        arena_([this](std::size_t bytes) {
           return allocate(bytes, MemoryCategory::emulation, "reduced-precision staging");
-        }) {
+        }, /*alignment=*/64) {
     cpu::set_num_threads(threads);
   }
 
@@ -331,7 +332,7 @@ class CpuBackend final : public Backend {
  private:
   RoundingStats* stats() { return counting_ ? &rounding_ : nullptr; }
   MemoryTracker tracker_;
-  cpu::ScratchArena arena_;
+  ScratchArena arena_;
   bool counting_ = false;
   RoundingStats rounding_;
 };

@@ -14,45 +14,11 @@ namespace tb::cpu {
 
 namespace {
 
-constexpr std::size_t kAlign = 64;
-
-std::size_t round_up(std::size_t b) { return (b + kAlign - 1) / kAlign * kAlign; }
-
 NumberFormat storage_format(DType t) {
   return t == DType::bf16 ? NumberFormat::bf16 : NumberFormat::fp16;
 }
 
 }  // namespace
-
-void* ScratchArena::take(std::size_t bytes) {
-  bytes = round_up(std::max<std::size_t>(bytes, 1));
-  if (blocks_.empty() || blocks_.back().bytes() - used_ < bytes) {
-    // A new block at least twice the last, so a growing call allocates O(log) times.
-    const std::size_t last = blocks_.empty() ? 0 : blocks_.back().bytes();
-    blocks_.push_back(allocate_(std::max(bytes, 2 * last)));
-    used_ = 0;
-  }
-  void* p = static_cast<unsigned char*>(blocks_.back().data()) + used_;
-  used_ += bytes;
-  total_ += bytes;
-  return p;
-}
-
-void ScratchArena::reset() {
-  if (blocks_.size() > 1) {
-    const std::size_t need = total_;
-    blocks_.clear();
-    blocks_.push_back(allocate_(need));
-  }
-  used_ = 0;
-  total_ = 0;
-}
-
-std::size_t ScratchArena::capacity_bytes() const {
-  std::size_t c = 0;
-  for (const auto& b : blocks_) c += b.bytes();
-  return c;
-}
 
 Tensor Staging::scratch_like(const Tensor& t, DType dtype) {
   const std::size_t bytes = static_cast<std::size_t>(t.numel()) * dtype_size(dtype);

@@ -5,31 +5,13 @@
 // MemoryCategory::emulation (memory a GPU with native 16-bit kernels would not need).
 #pragma once
 #include <cstddef>
-#include <functional>
 #include <utility>
 #include <vector>
 
+#include "../scratch_arena.h"
 #include "tb/backend.h"
 
 namespace tb::cpu {
-
-class ScratchArena {
- public:
-  using Allocate = std::function<Buffer(std::size_t bytes)>;
-  explicit ScratchArena(Allocate allocate) : allocate_(std::move(allocate)) {}
-  // 64-byte aligned, uninitialised, valid until reset().
-  void* take(std::size_t bytes);
-  // Ends a call: everything taken is released. If the call needed more than one block, they
-  // are replaced by one block of the call's total, so the steady state allocates nothing.
-  void reset();
-  std::size_t capacity_bytes() const;
-
- private:
-  Allocate allocate_;
-  std::vector<Buffer> blocks_;
-  std::size_t used_ = 0;   // in blocks_.back()
-  std::size_t total_ = 0;  // taken in this call, over all blocks
-};
 
 // One backend call's stand-ins. Tensors that are not bf16/f16 (f32, f64, i32, empty) pass
 // through as themselves, so an all-f32 call costs nothing.

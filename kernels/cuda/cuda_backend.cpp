@@ -56,7 +56,7 @@ class CudaBackend final : public Backend {
         stream_(make_stream(device)),
         scratch_([this](std::size_t b) {
           return allocate(b, MemoryCategory::workspace, "GPU scratch");
-        }),
+        }, cuda::kScratchAlignment),
         amax_(
             [this](std::size_t b) { return allocate(b, MemoryCategory::workspace, "amax slots"); },
             stream_) {

@@ -1,16 +1,11 @@
-#include "scratch.h"
+#include "scratch_arena.h"
 
 #include <algorithm>
 
-namespace tb::cuda {
+namespace tb {
 
-namespace {
-constexpr std::size_t kAlign = 256;
-std::size_t round_up(std::size_t b) { return (b + kAlign - 1) / kAlign * kAlign; }
-}  // namespace
-
-void* DeviceScratch::take(std::size_t bytes) {
-  bytes = round_up(std::max<std::size_t>(bytes, 1));
+void* ScratchArena::take(std::size_t bytes) {
+  bytes = (std::max<std::size_t>(bytes, 1) + align_ - 1) / align_ * align_;
   if (blocks_.empty() || blocks_.back().bytes() - used_ < bytes) {
     // A new block at least twice the last, so a growing call allocates O(log) times.
     const std::size_t last = blocks_.empty() ? 0 : blocks_.back().bytes();
@@ -23,25 +18,25 @@ void* DeviceScratch::take(std::size_t bytes) {
   return p;
 }
 
-void DeviceScratch::reset() noexcept {
+void ScratchArena::reset() noexcept {
   if (blocks_.size() > 1) {
     const std::size_t need = total_;
     blocks_.clear();
     try {
       blocks_.push_back(allocate_(need));
     } catch (...) {
-      // Out of memory for the merged block: the next call grows the arena again (and reports
-      // an out-of-memory error there, where it can be thrown).
+      // No memory for the merged block: the next call grows the arena again and reports the
+      // out-of-memory error there, where it can be thrown.
     }
   }
   used_ = 0;
   total_ = 0;
 }
 
-std::size_t DeviceScratch::capacity_bytes() const {
+std::size_t ScratchArena::capacity_bytes() const {
   std::size_t c = 0;
   for (const auto& b : blocks_) c += b.bytes();
   return c;
 }
 
-}  // namespace tb::cuda
+}  // namespace tb
