@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-numpy python3-matplotlib python3-pytest python3-jsonschema
   clang-14 libclang-rt-14-dev   # libFuzzer for tests/fuzz
+  openmpi-bin libopenmpi-dev   # ranks of parallel runs (mpirun), the CPU communicator
   python3-torch            # bench/peers: the same model in PyTorch, for the speed comparison
 )
 

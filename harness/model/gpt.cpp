@@ -9,7 +9,9 @@
 #include <utility>
 
 #include "../common/rng.h"
+#include "../parallel/comm.h"
 #include "../profile/profiler.h"
+#include "tensor_shard.h"
 
 namespace tb {
 
@@ -41,31 +43,74 @@ std::string block(int l) { return "blocks." + std::to_string(l) + "."; }
 
 }  // namespace
 
-GptModel::GptModel(Backend& backend, ModelConfig config, DType dtype, ShardSpec shard)
+GptModel::GptModel(Backend& backend, ModelConfig config, DType dtype, ShardSpec shard,
+                   std::int64_t flat_multiple)
     : backend_(backend),
       config_(std::move(config)),
       dtype_(dtype),
       shard_(shard),
+      layer_end_(shard.layer_end < 0 ? config_.n_layer : shard.layer_end),
       layout_(make_parameter_layout(config_, shard_)) {
   if (dtype_ != DType::f32 && dtype_ != DType::f64) {
     throw std::invalid_argument("model dtype " + std::string(dtype_name(dtype_)) +
                                 " (expected f32 or f64)");
   }
-  const std::size_t bytes = static_cast<std::size_t>(layout_.total) * dtype_size(dtype_);
+  if (flat_multiple < 1) {
+    throw std::invalid_argument("flat_multiple = " + std::to_string(flat_multiple) +
+                                " (expected >= 1)");
+  }
+  const std::int64_t padded = (layout_.total + flat_multiple - 1) / flat_multiple * flat_multiple;
+  const std::size_t bytes = static_cast<std::size_t>(padded) * dtype_size(dtype_);
   params_buf_ = backend_.allocate(bytes, MemoryCategory::parameters, "parameters");
   grads_buf_ = backend_.allocate(bytes, MemoryCategory::gradients, "gradients");
-  params_all_ = Tensor(params_buf_.data(), dtype_, {layout_.total});
-  grads_all_ = Tensor(grads_buf_.data(), dtype_, {layout_.total});
-  backend_.fill_zero(params_all_);
-  backend_.fill_zero(grads_all_);
+  params_padded_ = Tensor(params_buf_.data(), dtype_, {padded});
+  grads_padded_ = Tensor(grads_buf_.data(), dtype_, {padded});
+  params_all_ = params_padded_.slice(0, {layout_.total});
+  grads_all_ = grads_padded_.slice(0, {layout_.total});
+  backend_.fill_zero(params_padded_);
+  backend_.fill_zero(grads_padded_);
 }
 
+void GptModel::set_tensor_parallel(Comm* comm) {
+  if (comm && (comm->size() != tp() || comm->rank() != shard_.tensor_parallel_rank)) {
+    throw std::invalid_argument("tensor-parallel communicator of size " +
+                                std::to_string(comm->size()) + ", rank " +
+                                std::to_string(comm->rank()) + " (expected the shard's size " +
+                                std::to_string(tp()) + ", rank " +
+                                std::to_string(shard_.tensor_parallel_rank) + ")");
+  }
+  tp_comm_ = comm;
+}
+
+void GptModel::set_pipeline_slots(int slots) {
+  if (slots < 1) {
+    throw std::invalid_argument("pipeline slots = " + std::to_string(slots) + " (expected >= 1)");
+  }
+  slots_ = slots;
+  B_ = 0;  // re-carve at the next forward
+  acts_.clear();
+  acts_buf_ = {};
+  acts_tokens_buf_ = {};
+  work_buf_ = {};
+  tp_buf_ = {};
+}
+
+Tensor GptModel::stage_output(int slot) const {
+  auto& a = acts_.at(static_cast<std::size_t>(slot));
+  const int k = policy_.interval, L = local_layers();
+  return a.layers[static_cast<std::size_t>(k > 0 ? (L - 1) % k : L - 1)].res_mlp;
+}
+
+// The values are drawn for the WHOLE model's tensors in its layout order, and a shard copies
+// its part (tensor_shard.h), so every parallel split starts from the single-process model's
+// weights. (Proxies only: the host holds one full tensor at a time.)
 void GptModel::init_weights(std::uint64_t seed) {
   Rng rng(seed);
   const double residual_std = 0.02 / std::sqrt(2.0 * config_.n_layer);
   std::vector<double> host64;
   std::vector<float> host32;
-  for (const auto& p : layout_.tensors) {
+  const ParameterLayout full = shard_.whole() ? layout_ : make_parameter_layout(config_, {});
+  for (const auto& p : full.tensors) {
     const auto n = static_cast<std::size_t>(p.numel());
     host64.assign(n, 0.0);
     const bool is_norm_weight =
@@ -78,7 +123,12 @@ void GptModel::init_weights(std::uint64_t seed) {
       const double sd = residual_proj ? residual_std : 0.02;
       for (auto& x : host64) x = sd * rng.normal();
     }
-    const Tensor dst = view(params_all_, p);
+    const ParameterSpec* local = layout_.find_if_present(p.name);
+    if (!local) continue;
+    if (tp() > 1) {
+      host64 = tensor_parallel_part(p.name, p.shape, host64, shard_.tensor_parallel_rank, tp());
+    }
+    const Tensor dst = view(params_all_, *local);
     if (dtype_ == DType::f64) {
       backend_.copy_from_host(dst, host64.data());
     } else {
@@ -88,7 +138,7 @@ void GptModel::init_weights(std::uint64_t seed) {
   }
 }
 
-void GptModel::zero_grad() { backend_.fill_zero(grads_all_); }
+void GptModel::zero_grad() { backend_.fill_zero(grads_padded_); }
 
 void GptModel::set_checkpointing(CheckpointPolicy policy) {
   if (policy.interval < 0) {
@@ -103,7 +153,7 @@ void GptModel::set_checkpointing(CheckpointPolicy policy) {
   }
   policy_ = policy;
   B_ = 0;  // re-carve at the next forward
-  acts_ = {};
+  acts_.clear();
   acts_buf_ = {};
   acts_tokens_buf_ = {};
   work_buf_ = {};
@@ -116,7 +166,7 @@ void GptModel::set_precision(PrecisionPolicy precision) {
   }
   std::vector<DelayedScaling> fp8;
   if (precision.mode == PrecisionMode::fp8) {
-    for (int i = 0; i < 4 * config_.n_layer; ++i) {
+    for (int i = 0; i < 4 * local_layers(); ++i) {
       fp8.emplace_back(NumberFormat::e4m3, precision.fp8_amax_history, precision.fp8_margin);
       fp8.emplace_back(NumberFormat::e4m3, precision.fp8_amax_history, precision.fp8_margin);
       fp8.emplace_back(NumberFormat::e5m2, precision.fp8_amax_history, precision.fp8_margin);
@@ -133,7 +183,7 @@ void GptModel::set_precision(PrecisionPolicy precision) {
   fp8_ = std::move(fp8);
   precision_ = precision;
   B_ = 0;  // re-carve at the next forward
-  acts_ = {};
+  acts_.clear();
   acts_buf_ = {};
   acts_tokens_buf_ = {};
   work_buf_ = {};
@@ -142,7 +192,7 @@ void GptModel::set_precision(PrecisionPolicy precision) {
 GemmPrecision GptModel::gemm_precision(int l, int j) {
   const PrecisionMode m = precision_.mode;
   GemmPrecision g;
-  if (m == PrecisionMode::fp8 && l < config_.n_layer) {
+  if (m == PrecisionMode::fp8 && l < local_layers()) {
     auto* s = &fp8_[static_cast<std::size_t>(3 * (4 * l + j))];
     const auto operand = [](DelayedScaling& d) {
       return GemmOperand{d.format(), d.scale(), d.amax_slot()};
@@ -161,52 +211,61 @@ GemmPrecision GptModel::gemm_precision(int l, int j) {
 
 void GptModel::ensure_buffers(int B) {
   if (B == B_) return;
-  if (!shard_.whole()) {
-    throw std::invalid_argument(
-        "a sharded model (tensor_parallel > 1 or a pipeline stage) needs the parallel runtime, "
-        "which is not built yet");
+  if (tp() > 1 && !tp_comm_) {
+    throw std::logic_error("a tensor-parallel shard runs only after set_tensor_parallel");
   }
   if (B <= 0) throw std::invalid_argument("micro_batch = " + std::to_string(B) + " (expected > 0)");
   acts_buf_ = {};
   acts_tokens_buf_ = {};
   work_buf_ = {};
+  tp_buf_ = {};
+  acts_.clear();
   const std::int64_t T = config_.seq_len, C = config_.d_model, V = config_.vocab,
-                     NH = config_.n_head, L = config_.n_layer;
+                     t = tp(), Ct = C / t, NHt = config_.n_head / t, L = local_layers();
   const std::int64_t interval = policy_.interval;
   // Full recompute: one segment's layers plus the input of each of the ⌈L/k⌉ segments.
   const std::int64_t n_layers = interval > 0 ? std::min(interval, L) : L;
   const std::int64_t n_segments = interval > 0 ? (L + interval - 1) / interval : 0;
+  const bool last = last_stage();
   // Stored at the activation width; LayerNorm statistics, logits and losses in dtype_.
   const DType act = dtype_ == DType::f64 ? dtype_ : activation_dtype(precision_.mode);
-  auto carve_acts = [&](Carver& k) {
+  auto carve_slot = [&](Carver& k, const Tensor& shared_att) {
     const auto A = [&](std::vector<std::int64_t> shape) { return k.take(act, std::move(shape)); };
     Activations a;
     a.encoded = A({B, T, C});
     if (n_segments > 0) a.segment_inputs.push_back(a.encoded);
     for (std::int64_t j = 1; j < n_segments; ++j) a.segment_inputs.push_back(A({B, T, C}));
-    const Tensor shared_att = policy_.selective ? A({B, NH, T, T}) : Tensor{};
     a.layers.resize(static_cast<std::size_t>(n_layers));
     for (auto& la : a.layers) {
       la.ln1 = A({B, T, C});
       la.ln1_mean = k.take({B, T});
       la.ln1_rstd = k.take({B, T});
-      la.qkv = A({B, T, 3 * C});
-      la.att = policy_.selective ? shared_att : A({B, NH, T, T});
-      la.atty = A({B, T, C});
+      la.qkv = A({B, T, 3 * Ct});
+      la.att = policy_.selective ? shared_att : A({B, NHt, T, T});
+      la.atty = A({B, T, Ct});
       la.res_att = A({B, T, C});
       la.ln2 = A({B, T, C});
       la.ln2_mean = k.take({B, T});
       la.ln2_rstd = k.take({B, T});
-      la.fch = A({B, T, 4 * C});
-      la.fch_gelu = A({B, T, 4 * C});
+      la.fch = A({B, T, 4 * Ct});
+      la.fch_gelu = A({B, T, 4 * Ct});
       la.res_mlp = A({B, T, C});
     }
-    a.lnf = A({B, T, C});
-    a.lnf_mean = k.take({B, T});
-    a.lnf_rstd = k.take({B, T});
-    a.logits = k.take({B, T, V});
-    a.losses = k.take({B, T});
+    if (last) {
+      a.lnf = A({B, T, C});
+      a.lnf_mean = k.take({B, T});
+      a.lnf_rstd = k.take({B, T});
+      a.logits = k.take({B, T, V});
+      a.losses = k.take({B, T});
+    }
     return a;
+  };
+  auto carve_acts = [&](Carver& k) {
+    // Selective recompute: one probabilities buffer for every layer of every slot.
+    const Tensor shared_att = policy_.selective ? k.take(act, {B, NHt, T, T}) : Tensor{};
+    std::vector<Activations> slots;
+    for (int i = 0; i < slots_; ++i) slots.push_back(carve_slot(k, shared_att));
+    return slots;
   };
   Carver sizing(nullptr, dtype_);
   carve_acts(sizing);
@@ -214,155 +273,234 @@ void GptModel::ensure_buffers(int B) {
   Carver real(acts_buf_.data(), dtype_);
   acts_ = carve_acts(real);
   // Sized by the same carving as the views (targets start on a 64-byte boundary).
-  auto carve_tokens = [&](Carver& k) {
-    Tensor tokens = k.take({B, T});
-    Tensor targets = k.take({B, T});
-    return std::pair{tokens, targets};
+  auto carve_tokens = [&](Carver& k, std::vector<Activations>& slots) {
+    for (auto& a : slots) {
+      a.tokens = k.take({B, T});
+      a.targets = k.take({B, T});
+    }
   };
   Carver tok_size(nullptr, DType::i32);
-  carve_tokens(tok_size);
+  std::vector<Activations> sizing_slots(acts_.size());
+  carve_tokens(tok_size, sizing_slots);
   acts_tokens_buf_ = backend_.allocate(tok_size.used(), MemoryCategory::activations, "tokens");
   Carver tok(acts_tokens_buf_.data(), DType::i32);
-  std::tie(acts_.tokens, acts_.targets) = carve_tokens(tok);
+  carve_tokens(tok, acts_);
 
   // Activation gradients, at the activation width.
   auto carve_work = [&](Carver& k) {
     d_residual_ = k.take({B, T, C});
     d_tmp_ = k.take({B, T, C});
-    d_qkv_ = k.take({B, T, 3 * C});
-    d_fch_ = k.take({B, T, 4 * C});
-    d_att_ = k.take({B, NH, T, T});
+    d_qkv_ = k.take({B, T, 3 * Ct});
+    d_fch_ = k.take({B, T, 4 * Ct});
+    d_att_ = k.take({B, NHt, T, T});
   };
   Carver wsize(nullptr, act);
   carve_work(wsize);
   work_buf_ = backend_.allocate(wsize.used(), MemoryCategory::workspace, "backward scratch");
   Carver wreal(work_buf_.data(), act);
   carve_work(wreal);
+  if (t > 1) {
+    // Partial sums are reduced in fp32 (f64 in the reference model) whatever the activation
+    // width, as Megatron-LM's fp32 residual/all-reduce option does.
+    const DType pt = dtype_ == DType::f64 ? DType::f64 : DType::f32;
+    tp_buf_ = backend_.allocate(static_cast<std::size_t>(B * T * C) * dtype_size(pt),
+                                MemoryCategory::communication, "tensor-parallel partial sums");
+    tp_partial_ = Tensor(tp_buf_.data(), pt, {B, T, C});
+  }
   B_ = B;
 }
 
-LayerActivations& GptModel::layer_acts(int l) {
+LayerActivations& GptModel::layer_acts(Activations& a, int l) {
   const int k = policy_.interval;
-  return acts_.layers[static_cast<std::size_t>(k > 0 ? l % k : l)];
+  return a.layers[static_cast<std::size_t>(k > 0 ? l % k : l)];
 }
 
-const Tensor& GptModel::layer_input(int l) {
+const Tensor& GptModel::layer_input(Activations& a, int l) {
   const int k = policy_.interval;
-  if (k > 0 && l % k == 0) return acts_.segment_inputs[static_cast<std::size_t>(l / k)];
-  return l == 0 ? acts_.encoded : layer_acts(l - 1).res_mlp;
+  if (k > 0 && l % k == 0) return a.segment_inputs[static_cast<std::size_t>(l / k)];
+  return l == 0 ? a.encoded : layer_acts(a, l - 1).res_mlp;
 }
 
-void GptModel::layer_forward(int l) {
-  auto& a = layer_acts(l);
-  const Tensor& input = layer_input(l);
-  const std::string b = block(l);
+void GptModel::row_parallel_forward(const Tensor& out, const Tensor& residual, const Tensor& inp,
+                                    const std::string& weight, const std::string& bias,
+                                    const GemmPrecision& precision) {
+  if (tp() == 1) {
+    backend_.copy(out, residual);
+    backend_.matmul_forward(out, inp, gemm_weight(weight), param(bias), true, precision);
+    return;
+  }
+  // Each rank multiplies its columns of the input by its columns of W; the sum over the
+  // group is the full product (Megatron's g operator: all-reduce forward, identity backward).
+  // The bias is added once, by rank 0.
+  const Tensor bias_t = shard_.tensor_parallel_rank == 0 ? param(bias) : Tensor{};
+  backend_.matmul_forward(tp_partial_, inp, gemm_weight(weight), bias_t, false, precision);
+  backend_.synchronize();
+  tp_comm_->all_reduce(tp_partial_);
+  backend_.add(out, residual, tp_partial_);
+}
+
+Tensor GptModel::column_parallel_backward(const Tensor& dinp, const std::string& weight,
+                                          const std::string& bias, const Tensor& dout,
+                                          const Tensor& inp, const GemmPrecision& precision) {
+  // Megatron's f operator: identity forward, all-reduce of the input gradient backward.
+  const Tensor& target = tp() == 1 ? dinp : tp_partial_;
+  backend_.matmul_backward(target, grad(weight), grad(bias), dout, inp, gemm_weight(weight),
+                           precision);
+  if (tp() > 1) {
+    backend_.synchronize();
+    tp_comm_->all_reduce(tp_partial_);
+  }
+  return target;
+}
+
+void GptModel::layer_forward(Activations& a, int l) {
+  auto& la = layer_acts(a, l);
+  const Tensor& input = layer_input(a, l);
+  const std::string b = block(shard_.layer_begin + l);
   auto& be = backend_;
-  be.layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, input, param(b + "ln1.weight"),
+  const int heads = config_.n_head / tp();
+  be.layernorm_forward(la.ln1, la.ln1_mean, la.ln1_rstd, input, param(b + "ln1.weight"),
                        param(b + "ln1.bias"));
-  be.matmul_forward(a.qkv, a.ln1, gemm_weight(b + "attn.qkv.weight"), param(b + "attn.qkv.bias"),
-                    false, gemm_precision(l, 0));
-  be.attention_forward(a.atty, a.att, a.qkv, config_.n_head);
-  be.copy(a.res_att, input);
-  be.matmul_forward(a.res_att, a.atty, gemm_weight(b + "attn.proj.weight"),
-                    param(b + "attn.proj.bias"), true, gemm_precision(l, 1));
-  be.layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.res_att, param(b + "ln2.weight"),
+  be.matmul_forward(la.qkv, la.ln1, gemm_weight(b + "attn.qkv.weight"),
+                    param(b + "attn.qkv.bias"), false, gemm_precision(l, 0));
+  be.attention_forward(la.atty, la.att, la.qkv, heads);
+  row_parallel_forward(la.res_att, input, la.atty, b + "attn.proj.weight", b + "attn.proj.bias",
+                       gemm_precision(l, 1));
+  be.layernorm_forward(la.ln2, la.ln2_mean, la.ln2_rstd, la.res_att, param(b + "ln2.weight"),
                        param(b + "ln2.bias"));
-  be.matmul_forward(a.fch, a.ln2, gemm_weight(b + "mlp.fc.weight"), param(b + "mlp.fc.bias"), false,
-                    gemm_precision(l, 2));
-  be.gelu_forward(a.fch_gelu, a.fch);
-  be.copy(a.res_mlp, a.res_att);
-  be.matmul_forward(a.res_mlp, a.fch_gelu, gemm_weight(b + "mlp.proj.weight"),
-                    param(b + "mlp.proj.bias"), true, gemm_precision(l, 3));
+  be.matmul_forward(la.fch, la.ln2, gemm_weight(b + "mlp.fc.weight"), param(b + "mlp.fc.bias"),
+                    false, gemm_precision(l, 2));
+  be.gelu_forward(la.fch_gelu, la.fch);
+  row_parallel_forward(la.res_mlp, la.res_att, la.fch_gelu, b + "mlp.proj.weight",
+                       b + "mlp.proj.bias", gemm_precision(l, 3));
 }
 
-double GptModel::forward(const std::int32_t* inputs, const std::int32_t* targets, int B) {
+double GptModel::forward(int slot, const std::int32_t* inputs, const std::int32_t* targets,
+                         int B) {
   ensure_buffers(B);
+  if (slot < 0 || slot >= slots_) {
+    throw std::invalid_argument("pipeline slot " + std::to_string(slot) + " (expected 0 <= slot < " +
+                                std::to_string(slots_) + ")");
+  }
+  Activations& a = acts_[static_cast<std::size_t>(slot)];
   const std::int64_t n = std::int64_t{B} * config_.seq_len;
+  const bool first = first_stage(), last = last_stage();
   for (std::int64_t i = 0; i < n; ++i) {
-    if (inputs[i] < 0 || inputs[i] >= config_.vocab || targets[i] < 0 ||
-        targets[i] >= config_.vocab) {
+    if ((first && (inputs[i] < 0 || inputs[i] >= config_.vocab)) ||
+        (last && (targets[i] < 0 || targets[i] >= config_.vocab))) {
       throw std::invalid_argument("token id at position " + std::to_string(i) +
                                   " outside [0, vocab = " + std::to_string(config_.vocab) + ")");
     }
   }
   if (!weights_lp_.empty()) backend_.convert(weights_lp_, params_all_);
-  backend_.copy_from_host(acts_.tokens, inputs);
-  backend_.copy_from_host(acts_.targets, targets);
-  backend_.embedding_forward(acts_.encoded, acts_.tokens, param("wte"), param("wpe"));
-  const int L = config_.n_layer, k = policy_.interval;
+  if (first) {
+    backend_.copy_from_host(a.tokens, inputs);
+    backend_.embedding_forward(a.encoded, a.tokens, param("wte"), param("wpe"));
+  }
+  if (last) backend_.copy_from_host(a.targets, targets);
+  const int L = local_layers(), k = policy_.interval;
   for (int l = 0; l < L; ++l) {
     // A segment's input is kept apart from the segment buffers the previous block ran in.
     if (k > 0 && l > 0 && l % k == 0) {
-      backend_.copy(acts_.segment_inputs[static_cast<std::size_t>(l / k)],
-                    layer_acts(l - 1).res_mlp);
+      backend_.copy(a.segment_inputs[static_cast<std::size_t>(l / k)], layer_acts(a, l - 1).res_mlp);
     }
-    layer_forward(l);
+    layer_forward(a, l);
   }
-  const Tensor& x = L > 0 ? layer_acts(L - 1).res_mlp : acts_.encoded;
-  backend_.layernorm_forward(acts_.lnf, acts_.lnf_mean, acts_.lnf_rstd, x, param("lnf.weight"),
+  if (!last) return 0;
+  const Tensor& x = L > 0 ? layer_acts(a, L - 1).res_mlp : a.encoded;
+  backend_.layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, x, param("lnf.weight"),
                              param("lnf.bias"));
-  backend_.matmul_forward(acts_.logits, acts_.lnf, gemm_weight("wte"), Tensor{}, false,
+  backend_.matmul_forward(a.logits, a.lnf, gemm_weight("wte"), Tensor{}, false,
                           gemm_precision(L, 0));
-  return backend_.softmax_cross_entropy_forward(acts_.logits, acts_.losses, acts_.targets);
+  return backend_.softmax_cross_entropy_forward(a.logits, a.losses, a.targets);
 }
 
 // d_residual_ holds d(loss)/d(block output) on entry and d(loss)/d(block input) on exit.
-void GptModel::layer_backward(int l, Profiler* profiler) {
-  auto& a = layer_acts(l);
-  const Tensor& input = layer_input(l);
-  const std::string b = block(l);
+void GptModel::layer_backward(Activations& a, int l, Profiler* profiler) {
+  auto& la = layer_acts(a, l);
+  const Tensor& input = layer_input(a, l);
+  const std::string b = block(shard_.layer_begin + l);
   auto& be = backend_;
+  const int heads = config_.n_head / tp();
+  const std::int64_t Ct = config_.d_model / tp();
+  // The attention output's gradient (B,T,C/t): the front of d_tmp_.
+  const Tensor d_atty = d_tmp_.slice(0, {d_tmp_.dim(0), d_tmp_.dim(1), Ct});
   if (policy_.selective) {
     // The probabilities from this layer's saved qkv; the attention output (already saved as
     // atty) goes to d_tmp_, free until the MLP's backward below.
     std::optional<Profiler::Range> r;
     if (profiler) r.emplace(*profiler, Phase::recompute);
-    be.attention_forward(d_tmp_, a.att, a.qkv, config_.n_head);
+    be.attention_forward(d_atty, la.att, la.qkv, heads);
   }
   // res_mlp = res_att + fch_gelu·Wpᵀ + bp
   be.matmul_backward(d_fch_, grad(b + "mlp.proj.weight"), grad(b + "mlp.proj.bias"), d_residual_,
-                     a.fch_gelu, gemm_weight(b + "mlp.proj.weight"), gemm_precision(l, 3));
-  be.gelu_backward(d_fch_, a.fch, d_fch_);
-  be.matmul_backward(d_tmp_, grad(b + "mlp.fc.weight"), grad(b + "mlp.fc.bias"), d_fch_, a.ln2,
-                     gemm_weight(b + "mlp.fc.weight"), gemm_precision(l, 2));
-  be.layernorm_backward(d_residual_, grad(b + "ln2.weight"), grad(b + "ln2.bias"), d_tmp_,
-                        a.res_att, param(b + "ln2.weight"), a.ln2_mean, a.ln2_rstd);
+                     la.fch_gelu, gemm_weight(b + "mlp.proj.weight"), gemm_precision(l, 3));
+  be.gelu_backward(d_fch_, la.fch, d_fch_);
+  const Tensor d_ln2 = column_parallel_backward(d_tmp_, b + "mlp.fc.weight", b + "mlp.fc.bias",
+                                                d_fch_, la.ln2, gemm_precision(l, 2));
+  be.layernorm_backward(d_residual_, grad(b + "ln2.weight"), grad(b + "ln2.bias"), d_ln2,
+                        la.res_att, param(b + "ln2.weight"), la.ln2_mean, la.ln2_rstd);
   // res_att = input + atty·Wapᵀ + bap
-  be.matmul_backward(d_tmp_, grad(b + "attn.proj.weight"), grad(b + "attn.proj.bias"), d_residual_,
-                     a.atty, gemm_weight(b + "attn.proj.weight"), gemm_precision(l, 1));
-  be.attention_backward(d_qkv_, d_att_, d_tmp_, a.qkv, a.att, config_.n_head);
-  be.matmul_backward(d_tmp_, grad(b + "attn.qkv.weight"), grad(b + "attn.qkv.bias"), d_qkv_, a.ln1,
-                     gemm_weight(b + "attn.qkv.weight"), gemm_precision(l, 0));
-  be.layernorm_backward(d_residual_, grad(b + "ln1.weight"), grad(b + "ln1.bias"), d_tmp_, input,
-                        param(b + "ln1.weight"), a.ln1_mean, a.ln1_rstd);
+  be.matmul_backward(d_atty, grad(b + "attn.proj.weight"), grad(b + "attn.proj.bias"),
+                     d_residual_, la.atty, gemm_weight(b + "attn.proj.weight"),
+                     gemm_precision(l, 1));
+  be.attention_backward(d_qkv_, d_att_, d_atty, la.qkv, la.att, heads);
+  const Tensor d_ln1 = column_parallel_backward(d_tmp_, b + "attn.qkv.weight",
+                                                b + "attn.qkv.bias", d_qkv_, la.ln1,
+                                                gemm_precision(l, 0));
+  be.layernorm_backward(d_residual_, grad(b + "ln1.weight"), grad(b + "ln1.bias"), d_ln1, input,
+                        param(b + "ln1.weight"), la.ln1_mean, la.ln1_rstd);
 }
 
-void GptModel::backward(Profiler* profiler, double loss_scale) {
+void GptModel::grads_ready(int local_layer) {
+  if (!grad_ready_) return;
+  const std::string b = block(shard_.layer_begin + local_layer);
+  const ParameterSpec& first = layout_.find(b + "ln1.weight");
+  const ParameterSpec& last = layout_.find(b + "mlp.proj.bias");
+  backend_.synchronize();
+  grad_ready_(first.offset, last.offset + last.numel());
+}
+
+void GptModel::backward(int slot, Profiler* profiler, double loss_scale) {
   if (B_ == 0) throw std::logic_error("backward() before forward()");
-  const int L = config_.n_layer, k = policy_.interval;
+  Activations& a = acts_.at(static_cast<std::size_t>(slot));
+  const int L = local_layers(), k = policy_.interval;
   const std::int64_t N = std::int64_t{B_} * config_.seq_len;
-  backend_.softmax_cross_entropy_backward(acts_.logits, acts_.targets, loss_scale / double(N));
-  // With checkpointing the last block's output is still in the segment buffers from forward.
-  const Tensor& last = L > 0 ? layer_acts(L - 1).res_mlp : acts_.encoded;
-  backend_.matmul_backward(d_tmp_, grad("wte"), Tensor{}, acts_.logits, acts_.lnf,
-                           gemm_weight("wte"), gemm_precision(L, 0));
-  backend_.fill_zero(d_residual_);
-  backend_.layernorm_backward(d_residual_, grad("lnf.weight"), grad("lnf.bias"), d_tmp_, last,
-                              param("lnf.weight"), acts_.lnf_mean, acts_.lnf_rstd);
+  if (last_stage()) {
+    backend_.softmax_cross_entropy_backward(a.logits, a.targets, loss_scale / double(N));
+    // With checkpointing the last block's output is still in the segment buffers from forward.
+    const Tensor& last = L > 0 ? layer_acts(a, L - 1).res_mlp : a.encoded;
+    backend_.matmul_backward(d_tmp_, grad("wte"), Tensor{}, a.logits, a.lnf, gemm_weight("wte"),
+                             gemm_precision(L, 0));
+    backend_.fill_zero(d_residual_);
+    backend_.layernorm_backward(d_residual_, grad("lnf.weight"), grad("lnf.bias"), d_tmp_, last,
+                                param("lnf.weight"), a.lnf_mean, a.lnf_rstd);
+    if (grad_ready_) {
+      const ParameterSpec& w = layout_.find("lnf.weight");
+      backend_.synchronize();
+      grad_ready_(w.offset, w.offset + 2 * w.numel());
+    }
+  }
   if (k == 0) {
-    for (int l = L - 1; l >= 0; --l) layer_backward(l, profiler);
+    for (int l = L - 1; l >= 0; --l) {
+      layer_backward(a, l, profiler);
+      grads_ready(l);
+    }
   } else {
     for (int first = (L - 1) / k * k; first >= 0; first -= k) {
       const int end = std::min(first + k, L);
       {
         std::optional<Profiler::Range> r;
         if (profiler) r.emplace(*profiler, Phase::recompute);
-        for (int l = first; l < end; ++l) layer_forward(l);
+        for (int l = first; l < end; ++l) layer_forward(a, l);
       }
-      for (int l = end - 1; l >= first; --l) layer_backward(l, profiler);
+      for (int l = end - 1; l >= first; --l) {
+        layer_backward(a, l, profiler);
+        grads_ready(l);
+      }
     }
   }
-  backend_.embedding_backward(grad("wte"), grad("wpe"), d_residual_, acts_.tokens);
+  if (first_stage()) backend_.embedding_backward(grad("wte"), grad("wpe"), d_residual_, a.tokens);
   if (!fp8_.empty()) {
     backend_.synchronize();  // the amaxes are host values once the device is done
     for (auto& d : fp8_) d.commit();

@@ -28,6 +28,20 @@
 //   selective:  B·T·C + L·(P − NH·B·T²) + NH·B·T² + E
 // plus 2·B·T int32 token ids; each tensor is padded to 64 bytes.
 //
+// Parallel shards (shard.h; docs/parallel.md). Tensor parallelism over t ranks (Megatron-LM,
+// Shoeybi et al. 2019, §3): a rank holds NH/t heads and 4C/t MLP columns, so per layer
+//   P_t = 4·B·T·C + 12·B·T·C/t + 4·B·T + (NH/t)·B·T²
+// (ln1, res_att, ln2, res_mlp replicated; qkv 3C/t, atty C/t, fch and fch_gelu 4C/t each).
+// The row-parallel projections' partial outputs and the column-parallel layers' partial
+// input gradients are summed over the tensor-parallel group (2 all-reduces of B·T·C forward
+// and 2 backward per layer, Megatron's f and g operators) through one B·T·C buffer in
+// `communication` memory (fp32; f64 in an f64 model). A pipeline stage runs its layer range
+// [layer_begin, layer_end): L above becomes its layer count, the first stage embeds, every
+// other stage's `encoded` holds the activation received from the stage before, and only the
+// last stage has E. With several micro-batches in flight (pipeline_slots n: GPipe keeps m,
+// 1F1B min(m, p − stage)), every saved tensor exists once per slot — the activations peak is
+// n times one micro-batch's (selective recompute's probabilities buffer is shared by all).
+//
 // Precision (PrecisionPolicy, precision.h; set before the first forward): every saved
 // activation and every activation gradient is stored in activation_dtype(mode) (16 bits in
 // bf16, fp16 and fp8 modes) — except the LayerNorm statistics (the 4·B·T and 2·B·T terms),
@@ -37,6 +51,7 @@
 // parameters, label "16-bit weight copy").
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -50,6 +65,7 @@
 namespace tb {
 
 class Profiler;
+class Comm;
 
 // interval 0: no recomputation; k ≥ 1: keep every k-th block's input and recompute each
 // segment of k blocks in backward. selective: recompute only the attention probabilities
@@ -87,9 +103,30 @@ struct Activations {
 
 class GptModel {
  public:
-  // dtype f32 trains; f64 is the reference for gradient checks. Only the whole model
-  // (ShardSpec::whole) can run forward/backward until the parallel work lands.
-  GptModel(Backend& backend, ModelConfig config, DType dtype, ShardSpec shard = {});
+  // dtype f32 trains; f64 is the reference for gradient checks. A tensor-parallel shard
+  // needs set_tensor_parallel before its first forward. The flat parameter and gradient
+  // buffers are padded with zeros to a multiple of flat_multiple elements (ZeRO's
+  // reduce-scatter splits them evenly over the data-parallel ranks).
+  GptModel(Backend& backend, ModelConfig config, DType dtype, ShardSpec shard = {},
+           std::int64_t flat_multiple = 1);
+
+  const ShardSpec& shard() const { return shard_; }
+  int layer_begin() const { return shard_.layer_begin; }
+  int layer_end() const { return layer_end_; }
+  bool first_stage() const { return shard_.layer_begin == 0; }
+  bool last_stage() const { return layer_end_ == config_.n_layer; }
+  // The tensor-parallel group (not owned); its size and rank must be the shard's.
+  void set_tensor_parallel(Comm* comm);
+  // Micro-batches whose activations are kept at once (pipeline schedules); 1 by default.
+  // Like set_checkpointing, call it between steps.
+  void set_pipeline_slots(int slots);
+  int pipeline_slots() const { return slots_; }
+  // Called during backward with each flat range [begin, end) of parameters whose gradients
+  // this backward will not touch again (a block's, after its backward; the final LayerNorm's),
+  // so a data-parallel reducer can start on them; the embeddings are reported at the end.
+  void set_grad_ready_hook(std::function<void(std::int64_t, std::int64_t)> hook) {
+    grad_ready_ = std::move(hook);
+  }
 
   const ModelConfig& config() const { return config_; }
 
@@ -111,6 +148,9 @@ class GptModel {
 
   Tensor params() const { return params_all_; }
   Tensor grads() const { return grads_all_; }
+  // The same, including the zero padding to flat_multiple.
+  Tensor params_padded() const { return params_padded_; }
+  Tensor grads_padded() const { return grads_padded_; }
   Tensor param(const std::string& name) const { return view(params_all_, layout_.find(name)); }
   Tensor grad(const std::string& name) const { return view(grads_all_, layout_.find(name)); }
 
@@ -119,18 +159,41 @@ class GptModel {
   void init_weights(std::uint64_t seed);
 
   // inputs, targets: host arrays of B·T token ids in [0, vocab). Returns the mean loss.
-  double forward(const std::int32_t* inputs, const std::int32_t* targets, int B);
+  double forward(const std::int32_t* inputs, const std::int32_t* targets, int B) {
+    return forward(0, inputs, targets, B);
+  }
+  // A pipeline stage's forward of one micro-batch into slot `slot`: the first stage reads
+  // `inputs`, the others the activation the caller put in stage_input(slot); the last stage
+  // reads `targets` and returns the mean loss, the others return 0.
+  double forward(int slot, const std::int32_t* inputs, const std::int32_t* targets, int B);
   // Accumulates loss_scale · d(mean loss)/dθ into grads(); call after forward with the same
   // batch. loss_scale ≠ 1 is loss scaling (train/loss_scaler.h): the output gradient is
   // multiplied by it before it flows back through 16-bit activation gradients. Recomputation
   // is timed as Phase::recompute on profiler, when given (it nests inside the caller's
   // backward range). In fp8 mode the amaxes this forward/backward recorded update the
   // delayed scaling at the end (so a recomputation casts with the forward's scales).
-  void backward(Profiler* profiler = nullptr, double loss_scale = 1.0);
+  void backward(Profiler* profiler = nullptr, double loss_scale = 1.0) {
+    backward(0, profiler, loss_scale);
+  }
+  // A stage's backward of the micro-batch in `slot`: the last stage starts from its loss, the
+  // others from the gradient the caller put in stage_grad(); afterwards, on every stage but
+  // the first, stage_grad() holds the gradient of the stage's input.
+  void backward(int slot, Profiler* profiler, double loss_scale);
   void zero_grad();
 
+  // Carves the buffers for micro-batches of B sequences (forward does it too): a stage that
+  // receives its input needs stage_input() before its first forward.
+  void prepare(int B) { ensure_buffers(B); }
+  // Where a stage receives its input activation, the activation it hands on, and the
+  // gradient that flows between stages (valid after the first forward at this batch size).
+  Tensor stage_input(int slot) const { return acts_.at(static_cast<std::size_t>(slot)).encoded; }
+  Tensor stage_output(int slot) const;
+  Tensor stage_grad() const { return d_residual_; }
+
   // Saved activations of the current batch shape (valid after forward).
-  const Activations& activations() const { return acts_; }
+  const Activations& activations(int slot = 0) const {
+    return acts_.at(static_cast<std::size_t>(slot));
+  }
   int batch() const { return B_; }
 
  private:
@@ -138,11 +201,26 @@ class GptModel {
     return flat.slice(p.offset, p.shape);
   }
   void ensure_buffers(int B);
-  // The buffers block l runs in, and its input (valid after the block before it ran).
-  LayerActivations& layer_acts(int l);
-  const Tensor& layer_input(int l);
-  void layer_forward(int l);
-  void layer_backward(int l, Profiler* profiler);
+  // Layers are indexed locally (0 = layer_begin). The buffers local layer l of a slot runs
+  // in, and its input (valid after the block before it ran).
+  LayerActivations& layer_acts(Activations& a, int l);
+  const Tensor& layer_input(Activations& a, int l);
+  void layer_forward(Activations& a, int l);
+  void layer_backward(Activations& a, int l, Profiler* profiler);
+  // A row-parallel projection: out = residual + inp·Wᵀ + bias, its partial products summed
+  // over the tensor-parallel group.
+  void row_parallel_forward(const Tensor& out, const Tensor& residual, const Tensor& inp,
+                            const std::string& weight, const std::string& bias,
+                            const GemmPrecision& precision);
+  // A column-parallel layer's backward: the weight and bias gradients, and its input gradient
+  // (a partial sum on each tensor-parallel rank, all-reduced) into `dinp` or tp_partial_.
+  // Returns the tensor holding the summed input gradient.
+  Tensor column_parallel_backward(const Tensor& dinp, const std::string& weight,
+                                  const std::string& bias, const Tensor& dout, const Tensor& inp,
+                                  const GemmPrecision& precision);
+  void grads_ready(int local_layer);
+  int local_layers() const { return layer_end_ - shard_.layer_begin; }
+  int tp() const { return shard_.tensor_parallel_size; }
   // The weight a GEMM multiplies: the 16-bit copy in reduced modes, else the master.
   Tensor gemm_weight(const std::string& name) const {
     return weights_lp_.empty() ? param(name) : view(weights_lp_, layout_.find(name));
@@ -155,18 +233,24 @@ class GptModel {
   ModelConfig config_;
   DType dtype_;
   ShardSpec shard_;
+  int layer_end_;
   CheckpointPolicy policy_;
   PrecisionPolicy precision_;
   ParameterLayout layout_;
   Buffer params_buf_, grads_buf_, weights_lp_buf_;
-  Tensor params_all_, grads_all_, weights_lp_;
+  Tensor params_all_, grads_all_, params_padded_, grads_padded_, weights_lp_;
   std::vector<DelayedScaling> fp8_;
+  Comm* tp_comm_ = nullptr;
+  int slots_ = 1;
+  std::function<void(std::int64_t, std::int64_t)> grad_ready_;
 
   int B_ = 0;
-  Buffer acts_buf_, acts_tokens_buf_, work_buf_;
-  Activations acts_;
+  Buffer acts_buf_, acts_tokens_buf_, work_buf_, tp_buf_;
+  std::vector<Activations> acts_;  // one per pipeline slot
   // Backward scratch (workspace): gradients of activations, reused across layers.
   Tensor d_residual_, d_tmp_, d_qkv_, d_fch_, d_att_;
+  // Tensor parallelism: partial sums (B,T,C) all-reduced over the group (communication).
+  Tensor tp_partial_;
 };
 
 }  // namespace tb

@@ -11,6 +11,13 @@ const ParameterSpec& ParameterLayout::find(const std::string& name) const {
   throw std::out_of_range("no parameter named '" + name + "'");
 }
 
+const ParameterSpec* ParameterLayout::find_if_present(const std::string& name) const {
+  for (const auto& t : tensors) {
+    if (t.name == name) return &t;
+  }
+  return nullptr;
+}
+
 ParameterLayout make_parameter_layout(const ModelConfig& c, const ShardSpec& s) {
   validate(c);
   const int tp = s.tensor_parallel_size;
@@ -30,8 +37,9 @@ ParameterLayout make_parameter_layout(const ModelConfig& c, const ShardSpec& s) 
   }
   const std::int64_t C = c.d_model, Ct = C / tp;
   ParameterLayout L;
-  auto add = [&](std::string name, std::vector<std::int64_t> shape, bool decay) {
-    ParameterSpec p{std::move(name), std::move(shape), L.total, decay};
+  auto add = [&](std::string name, std::vector<std::int64_t> shape, bool decay,
+                 bool split = false) {
+    ParameterSpec p{std::move(name), std::move(shape), L.total, decay, split};
     L.total += p.numel();
     L.tensors.push_back(std::move(p));
   };
@@ -42,15 +50,15 @@ ParameterLayout make_parameter_layout(const ModelConfig& c, const ShardSpec& s) 
     const std::string b = "blocks." + std::to_string(l) + ".";
     add(b + "ln1.weight", {C}, false);
     add(b + "ln1.bias", {C}, false);
-    add(b + "attn.qkv.weight", {3 * Ct, C}, true);
-    add(b + "attn.qkv.bias", {3 * Ct}, false);
-    add(b + "attn.proj.weight", {C, Ct}, true);
+    add(b + "attn.qkv.weight", {3 * Ct, C}, true, true);
+    add(b + "attn.qkv.bias", {3 * Ct}, false, true);
+    add(b + "attn.proj.weight", {C, Ct}, true, true);
     add(b + "attn.proj.bias", {C}, false);
     add(b + "ln2.weight", {C}, false);
     add(b + "ln2.bias", {C}, false);
-    add(b + "mlp.fc.weight", {4 * Ct, C}, true);
-    add(b + "mlp.fc.bias", {4 * Ct}, false);
-    add(b + "mlp.proj.weight", {C, 4 * Ct}, true);
+    add(b + "mlp.fc.weight", {4 * Ct, C}, true, true);
+    add(b + "mlp.fc.bias", {4 * Ct}, false, true);
+    add(b + "mlp.proj.weight", {C, 4 * Ct}, true, true);
     add(b + "mlp.proj.bias", {C}, false);
   }
   if (last) {

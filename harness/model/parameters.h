@@ -16,6 +16,9 @@ struct ParameterSpec {
   std::vector<std::int64_t> shape;
   std::int64_t offset = 0;    // elements into the flat buffer
   bool weight_decay = false;  // matmul weights and embeddings decay; biases and norms do not
+  // Split over the tensor-parallel ranks (Megatron's column/row-parallel weights and the
+  // column-parallel biases); every other tensor is replicated on each tensor-parallel rank.
+  bool tensor_parallel_split = false;
   std::int64_t numel() const {
     std::int64_t n = 1;
     for (auto d : shape) n *= d;
@@ -27,6 +30,7 @@ struct ParameterLayout {
   std::vector<ParameterSpec> tensors;
   std::int64_t total = 0;
   const ParameterSpec& find(const std::string& name) const;
+  const ParameterSpec* find_if_present(const std::string& name) const;
 };
 
 // Throws std::invalid_argument when the shard does not fit the config.

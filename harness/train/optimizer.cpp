@@ -11,14 +11,40 @@ const std::vector<std::string>& optimizer_names() {
   return names;
 }
 
-Optimizer::Optimizer(GptModel& model, OptimizerConfig config)
-    : model_(model), config_(std::move(config)) {}
+Optimizer::Optimizer(GptModel& model, OptimizerConfig config, OptimizerPartition partition)
+    : model_(model),
+      config_(std::move(config)),
+      partition_(std::move(partition)),
+      begin_(partition_.begin),
+      end_(partition_.end < 0 ? model.layout().total
+                              : std::min(partition_.end, model.layout().total)) {
+  if (begin_ < 0 || begin_ > end_) {
+    throw std::invalid_argument("optimizer partition [" + std::to_string(partition_.begin) + ", " +
+                                std::to_string(partition_.end) + ") (expected within [0, " +
+                                std::to_string(model.layout().total) + "])");
+  }
+}
+
+std::vector<Optimizer::Part> Optimizer::parts() const {
+  std::vector<Part> out;
+  for (const auto& spec : model_.layout().tensors) {
+    const std::int64_t lo = std::max(begin_, spec.offset);
+    const std::int64_t hi = std::min(end_, spec.offset + spec.numel());
+    if (lo >= hi) continue;
+    const bool whole = lo == spec.offset && hi == spec.offset + spec.numel();
+    const std::vector<std::int64_t> shape = whole ? spec.shape : std::vector<std::int64_t>{hi - lo};
+    out.push_back({&spec, model_.params().slice(lo, shape), model_.grads().slice(lo, shape),
+                   lo - begin_, whole});
+  }
+  return out;
+}
 
 Tensor Optimizer::state_like_params(Buffer& storage, std::string_view label) {
   Backend& be = model_.backend();
-  const Tensor p = model_.params();
-  storage = be.allocate(p.bytes(), MemoryCategory::optimizer_state, label);
-  Tensor t(storage.data(), p.dtype, p.shape);
+  const std::int64_t n = std::max<std::int64_t>(end_ - begin_, 1);
+  storage = be.allocate(static_cast<std::size_t>(n) * dtype_size(model_.dtype()),
+                        MemoryCategory::optimizer_state, label);
+  Tensor t(storage.data(), model_.dtype(), {n});
   be.fill_zero(t);
   return t;
 }
@@ -30,7 +56,9 @@ OptimizerStepStats Optimizer::step(double lr, double loss_scale, bool skip_if_no
   }
   Backend& be = model_.backend();
   OptimizerStepStats s;
-  s.grad_norm = std::sqrt(be.sum_squares(model_.grads())) / loss_scale;
+  const double sum_sq = partition_.grad_sum_squares ? partition_.grad_sum_squares()
+                                                    : be.sum_squares(model_.grads());
+  s.grad_norm = std::sqrt(sum_sq) / loss_scale;
   if (skip_if_nonfinite && !std::isfinite(s.grad_norm)) {
     s.skipped = true;
     return s;
@@ -46,7 +74,8 @@ OptimizerStepStats Optimizer::step(double lr, double loss_scale, bool skip_if_no
 
 // ---- AdamW ----
 
-AdamW::AdamW(GptModel& model, OptimizerConfig config) : Optimizer(model, std::move(config)) {
+AdamW::AdamW(GptModel& model, OptimizerConfig config, OptimizerPartition partition)
+    : Optimizer(model, std::move(config), std::move(partition)) {
   m_ = state_like_params(m_buf_, "adamw m");
   v_ = state_like_params(v_buf_, "adamw v");
 }
@@ -60,10 +89,9 @@ void AdamW::update(double lr, double grad_scale) {
   hp.eps = config_.eps;
   hp.step = t_;
   hp.grad_scale = grad_scale;
-  for (const auto& spec : model_.layout().tensors) {
-    hp.weight_decay = spec.weight_decay ? config_.weight_decay : 0.0;
-    auto v = [&](const Tensor& flat) { return flat.slice(spec.offset, spec.shape); };
-    be.adamw_update(v(model_.params()), v(model_.grads()), v(m_), v(v_), hp);
+  for (const Part& part : parts()) {
+    hp.weight_decay = part.spec->weight_decay ? config_.weight_decay : 0.0;
+    be.adamw_update(part.params, part.grads, part.state(m_), part.state(v_), hp);
   }
 }
 
@@ -76,7 +104,13 @@ double lamb_trust_ratio(double param_norm, double update_norm) {
   return param_norm / update_norm;
 }
 
-Lamb::Lamb(GptModel& model, OptimizerConfig config) : Optimizer(model, std::move(config)) {
+Lamb::Lamb(GptModel& model, OptimizerConfig config, OptimizerPartition partition)
+    : Optimizer(model, std::move(config), std::move(partition)) {
+  if (!partition_.whole_tensors) {
+    throw std::invalid_argument(
+        "optimizer lamb with parameter tensors split over ranks (tp > 1 or zero = 1; expected "
+        "adamw or sgd: LAMB's per-tensor trust ratio needs whole tensors)");
+  }
   m_ = state_like_params(m_buf_, "lamb m");
   v_ = state_like_params(v_buf_, "lamb v");
   std::int64_t largest = 0;
@@ -95,22 +129,22 @@ void Lamb::update(double lr, double grad_scale) {
   hp.eps = config_.eps;
   hp.step = t_;
   hp.grad_scale = grad_scale;
-  const auto& tensors = model_.layout().tensors;
-  for (std::size_t i = 0; i < tensors.size(); ++i) {
-    const ParameterSpec& spec = tensors[i];
-    hp.weight_decay = spec.weight_decay ? config_.weight_decay : 0.0;
-    auto v = [&](const Tensor& flat) { return flat.slice(spec.offset, spec.shape); };
-    const Tensor p = v(model_.params());
-    const Tensor r = r_.slice(0, spec.shape);
-    const LambNorms n = be.lamb_direction(r, p, v(model_.grads()), v(m_), v(v_), hp);
+  const std::vector<Part> ps = parts();
+  for (std::size_t i = 0; i < ps.size(); ++i) {
+    const Part& part = ps[i];
+    hp.weight_decay = part.spec->weight_decay ? config_.weight_decay : 0.0;
+    const Tensor r = r_.slice(0, part.params.shape);
+    const LambNorms n =
+        be.lamb_direction(r, part.params, part.grads, part.state(m_), part.state(v_), hp);
     trust_[i] = lamb_trust_ratio(std::sqrt(n.param_sq), std::sqrt(n.update_sq));
-    be.axpy(p, -lr * trust_[i], r);
+    be.axpy(part.params, -lr * trust_[i], r);
   }
 }
 
 // ---- SGD ----
 
-Sgd::Sgd(GptModel& model, OptimizerConfig config) : Optimizer(model, std::move(config)) {
+Sgd::Sgd(GptModel& model, OptimizerConfig config, OptimizerPartition partition)
+    : Optimizer(model, std::move(config), std::move(partition)) {
   if (config_.momentum != 0) buf_ = state_like_params(buf_storage_, "sgd momentum");
 }
 
@@ -120,19 +154,19 @@ void Sgd::update(double lr, double grad_scale) {
   hp.lr = lr;
   hp.momentum = config_.momentum;
   hp.grad_scale = grad_scale;
-  for (const auto& spec : model_.layout().tensors) {
-    hp.weight_decay = spec.weight_decay ? config_.weight_decay : 0.0;
-    auto v = [&](const Tensor& flat) { return flat.slice(spec.offset, spec.shape); };
-    be.sgd_update(v(model_.params()), v(model_.grads()), buf_.empty() ? Tensor{} : v(buf_), hp);
+  for (const Part& part : parts()) {
+    hp.weight_decay = part.spec->weight_decay ? config_.weight_decay : 0.0;
+    be.sgd_update(part.params, part.grads, buf_.empty() ? Tensor{} : part.state(buf_), hp);
   }
 }
 
 // ---- factory ----
 
-std::unique_ptr<Optimizer> make_optimizer(GptModel& model, const OptimizerConfig& config) {
-  if (config.name == "adamw") return std::make_unique<AdamW>(model, config);
-  if (config.name == "lamb") return std::make_unique<Lamb>(model, config);
-  if (config.name == "sgd") return std::make_unique<Sgd>(model, config);
+std::unique_ptr<Optimizer> make_optimizer(GptModel& model, const OptimizerConfig& config,
+                                          const OptimizerPartition& partition) {
+  if (config.name == "adamw") return std::make_unique<AdamW>(model, config, partition);
+  if (config.name == "lamb") return std::make_unique<Lamb>(model, config, partition);
+  if (config.name == "sgd") return std::make_unique<Sgd>(model, config, partition);
   std::string known;
   for (const auto& n : optimizer_names()) known += (known.empty() ? "" : ", ") + n;
   throw std::invalid_argument("unknown optimizer '" + config.name + "' (expected one of: " + known +

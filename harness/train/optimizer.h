@@ -15,6 +15,7 @@
 //  - sgd: PyTorch's torch.optim.SGD (dampening 0, no Nesterov): weight decay is coupled
 //    (L2: g ← g + wd·p before the momentum), v = μ·v + g, p −= lr·v; Backend::sgd_update.
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,6 +40,21 @@ using AdamWConfig = OptimizerConfig;
 // The optimizer names make_optimizer accepts, in documentation order.
 const std::vector<std::string>& optimizer_names();
 
+// Which part of the flat parameters this rank's optimizer updates, and how the global
+// gradient norm is formed — for parallel runs (docs/parallel.md). ZeRO stage 1 (Rajbhandari
+// et al. 2020, §5.1) gives each data-parallel rank a 1/dp slice [begin, end): its optimizer
+// state (and fp32 master weights) exist only for that slice.
+struct OptimizerPartition {
+  std::int64_t begin = 0;
+  std::int64_t end = -1;  // −1: through the end of the layout
+  // Σ g² over the WHOLE job's gradients (each parameter counted once). Empty: this model's
+  // sum_squares.
+  std::function<double()> grad_sum_squares;
+  // False when a parameter tensor may be split over ranks (tensor parallelism, ZeRO): LAMB's
+  // per-tensor trust ratio needs whole tensors and refuses.
+  bool whole_tensors = true;
+};
+
 struct OptimizerStepStats {
   double grad_norm = 0;   // global L2 norm before clipping (of the unscaled gradients)
   double clip_scale = 1;  // factor applied to the (unscaled) gradients
@@ -47,7 +63,7 @@ struct OptimizerStepStats {
 
 class Optimizer {
  public:
-  Optimizer(GptModel& model, OptimizerConfig config);
+  Optimizer(GptModel& model, OptimizerConfig config, OptimizerPartition partition = {});
   virtual ~Optimizer() = default;
   Optimizer(const Optimizer&) = delete;
   Optimizer& operator=(const Optimizer&) = delete;
@@ -61,22 +77,38 @@ class Optimizer {
   virtual OptimizerStepStats step(double lr, double loss_scale = 1, bool skip_if_nonfinite = false);
   long steps_taken() const { return t_; }
   const OptimizerConfig& config() const { return config_; }
+  std::int64_t partition_begin() const { return begin_; }
+  std::int64_t partition_end() const { return end_; }
 
  protected:
+  // One parameter tensor's part inside the partition: flat views of the parameters and
+  // gradients, and the offset of the part in the optimizer state.
+  struct Part {
+    const ParameterSpec* spec;
+    Tensor params, grads;
+    std::int64_t state_offset;
+    bool whole;  // the part is the whole tensor
+    Tensor state(const Tensor& flat_state) const {
+      return flat_state.slice(state_offset, params.shape);
+    }
+  };
+  std::vector<Part> parts() const;
   // The update proper: step t_ (1-based, already incremented), gradients to be multiplied
   // by grad_scale first.
   virtual void update(double lr, double grad_scale) = 0;
-  // A zeroed buffer like the parameters, tracked under MemoryCategory::optimizer_state.
+  // A zeroed buffer like the partition's parameters, tracked as MemoryCategory::optimizer_state.
   Tensor state_like_params(Buffer& storage, std::string_view label);
 
   GptModel& model_;
   OptimizerConfig config_;
+  OptimizerPartition partition_;
+  std::int64_t begin_, end_;
   long t_ = 0;
 };
 
 class AdamW final : public Optimizer {
  public:
-  AdamW(GptModel& model, OptimizerConfig config);
+  AdamW(GptModel& model, OptimizerConfig config, OptimizerPartition partition = {});
   std::string name() const override { return "adamw"; }
   Tensor first_moment() const { return m_; }
   Tensor second_moment() const { return v_; }
@@ -89,7 +121,7 @@ class AdamW final : public Optimizer {
 
 class Lamb final : public Optimizer {
  public:
-  Lamb(GptModel& model, OptimizerConfig config);
+  Lamb(GptModel& model, OptimizerConfig config, OptimizerPartition partition = {});
   std::string name() const override { return "lamb"; }
   Tensor first_moment() const { return m_; }
   Tensor second_moment() const { return v_; }
@@ -106,7 +138,7 @@ class Lamb final : public Optimizer {
 
 class Sgd final : public Optimizer {
  public:
-  Sgd(GptModel& model, OptimizerConfig config);
+  Sgd(GptModel& model, OptimizerConfig config, OptimizerPartition partition = {});
   std::string name() const override { return "sgd"; }
   // Empty when momentum is 0.
   Tensor momentum_buffer() const { return buf_; }
@@ -121,6 +153,7 @@ class Sgd final : public Optimizer {
 double lamb_trust_ratio(double param_norm, double update_norm);
 
 // Builds the optimizer `config.name` names; std::invalid_argument naming an unknown one.
-std::unique_ptr<Optimizer> make_optimizer(GptModel& model, const OptimizerConfig& config);
+std::unique_ptr<Optimizer> make_optimizer(GptModel& model, const OptimizerConfig& config,
+                                          const OptimizerPartition& partition = {});
 
 }  // namespace tb

@@ -17,15 +17,21 @@ void split_windows(const std::int32_t* windows, int B, int T, std::int32_t* inpu
 }
 
 Trainer::Trainer(GptModel& model, TokenSource& data, const OptimizerConfig& optimizer,
-                 const TrainingConfig& training, Profiler& profiler)
+                 const TrainingConfig& training, Profiler& profiler,
+                 const ParallelContext* parallel)
     : model_(model),
       data_(data),
-      optimizer_(make_optimizer(model, optimizer)),
       peak_lr_(optimizer.lr),
       training_(training),
       scaler_(training.loss_scaling),
       micro_batch_(training.micro_batch),
-      profiler_(profiler) {
+      profiler_(profiler),
+      par_(parallel && parallel->grid && parallel->grid->shape.world() > 1 ? parallel : nullptr) {
+  if (par_) {
+    setup_parallel(optimizer);
+  } else {
+    optimizer_ = make_optimizer(model, optimizer);
+  }
   if (micro_batch_ <= 0) {
     throw std::invalid_argument("micro_batch = " + std::to_string(micro_batch_) +
                                 " (expected > 0)");
@@ -45,7 +51,11 @@ Trainer::Trainer(GptModel& model, TokenSource& data, const OptimizerConfig& opti
   }
   const std::size_t T = static_cast<std::size_t>(model.config().seq_len);
   const auto B = static_cast<std::size_t>(micro_batch_);
-  windows_.resize(B * (T + 1));
+  // A parallel step reads the whole global batch (every replica's micro-batches, in the
+  // single-process order) and keeps its replica's.
+  const std::size_t draws =
+      par_ ? static_cast<std::size_t>(par_->grid->shape.dp * training.accumulation) : 1;
+  windows_.resize(draws * B * (T + 1));
   inputs_.resize(B * T);
   targets_.resize(B * T);
 }
@@ -60,6 +70,7 @@ double Trainer::current_lr() const {
 }
 
 StepRecord Trainer::step() {
+  if (par_) return parallel_step();
   StepRecord r;
   const int T = model_.config().seq_len;
   const int m = training_.accumulation;
@@ -116,6 +127,7 @@ double Trainer::evaluate(std::int64_t max_windows) {
   if (max_windows > 0) n = std::min(n, max_windows);
   if (n <= 0)
     throw std::invalid_argument("no held-out windows of seq+1 tokens in " + data_.describe());
+  if (par_ && par_->grid->shape.pp > 1) return pipeline_evaluate(n);
   return mean_window_loss(model_, n, micro_batch_,
                           [&](std::int64_t i, std::int32_t* out) { data_.eval_window(i, T, out); });
 }

@@ -16,10 +16,13 @@
 
 #include "../data/token_source.h"
 #include "../model/gpt.h"
+#include "../parallel/comm.h"
+#include "../parallel/grad_buckets.h"
 #include "../profile/profiler.h"
 #include "loss_scaler.h"
 #include "lr_schedule.h"
 #include "optimizer.h"
+#include "parallel_context.h"
 
 namespace tb {
 
@@ -31,6 +34,12 @@ struct StepRecord {
   bool skipped = false;   // gradients overflowed: no update (dynamic loss scaling)
   // Exclusive seconds per phase (indexed by Phase) in this step.
   std::array<double, kPhaseCount> phase_s{};
+  // Parallel runs: this rank's traffic per dimension (ParallelDim order: data, tensor,
+  // pipeline, world) and of the tied-embedding gradient sum; the seconds this pipeline stage
+  // waited in receives (its share of the bubble, plus transfer time).
+  std::array<CommStats, kParallelDimCount> comm{};
+  CommStats comm_embedding;
+  double pipeline_recv_s = 0;
   double seconds(Phase p) const { return phase_s[static_cast<std::size_t>(p)]; }
   double total_s() const { return std::accumulate(phase_s.begin(), phase_s.end(), 0.0); }
 };
@@ -41,24 +50,32 @@ struct TrainingConfig {
       : micro_batch(micro), accumulation(accumulate), schedule(std::move(lr_schedule)) {}
 
   int micro_batch = 4;   // sequences per forward/backward
-  int accumulation = 1;  // micro-batches per optimizer step: global batch = accumulation·micro
+  // Micro-batches per optimizer step on each data-parallel replica (its pipeline runs them):
+  // global batch = accumulation · micro_batch · dp.
+  int accumulation = 1;
   LrScheduleConfig schedule;  // over optimizer steps, peak = the optimizer config's lr
   LossScalingConfig loss_scaling;
   // Count how the backward's roundings to reduced precision went (Backend::count_rounding):
   // activation gradients stored in 16 bits and output gradients rounded for the GEMMs.
   bool count_gradient_rounding = false;
-  int global_batch() const { return accumulation * micro_batch; }
+  int global_batch() const { return accumulation * micro_batch; }  // per replica
 };
 
 class Trainer {
  public:
   // Builds the optimizer from `optimizer` (make_optimizer). Each step's phases are ranges on
   // `profiler`, whose phase seconds step() takes (and so resets) at its end.
+  // With `parallel` (not owned; its grid outlives the trainer) the model must be this rank's
+  // shard (shard_for); the step then runs the pipeline schedule, the tensor-parallel
+  // all-reduces inside the model, the data-parallel gradient reduction (buckets, or ZeRO-1's
+  // reduce-scatter and all-gather) and reports losses and norms over the whole job.
   Trainer(GptModel& model, TokenSource& data, const OptimizerConfig& optimizer,
-          const TrainingConfig& training, Profiler& profiler);
+          const TrainingConfig& training, Profiler& profiler,
+          const ParallelContext* parallel = nullptr);
 
   StepRecord step();
-  // Mean next-token loss over the first `max_windows` held-out windows (all when ≤ 0).
+  // Mean next-token loss over the first `max_windows` held-out windows (all when ≤ 0); in a
+  // parallel run every rank returns the same value.
   double evaluate(std::int64_t max_windows);
 
   GptModel& model() { return model_; }
@@ -84,6 +101,25 @@ class Trainer {
   int micro_batch_;
   Profiler& profiler_;
   std::vector<std::int32_t> windows_, inputs_, targets_;
+
+  // Parallel runs.
+  const ParallelContext* par_ = nullptr;
+  std::unique_ptr<GradientBuckets> buckets_;
+  Buffer zero_buf_storage_, send_buf_storage_;
+  Tensor zero_buf_;                       // ZeRO: this rank's slice, for the collectives
+  std::array<Tensor, 2> grad_send_;       // pipeline: gradients being sent to the stage before
+  std::array<std::unique_ptr<CommRequest>, 2> grad_send_req_;
+  std::vector<std::unique_ptr<CommRequest>> act_send_req_;  // per slot
+  int grad_send_next_ = 0;
+  double recv_s_ = 0;
+
+  StepRecord parallel_step();
+  void setup_parallel(const OptimizerConfig& optimizer);
+  void recv_timed(Comm& c, const Tensor& t, int peer);
+  void reduce_gradients(int m);
+  double job_grad_sum_squares() const;
+  double job_mean(double local_sum, double count) const;
+  double pipeline_evaluate(std::int64_t count);
 };
 
 // Splits B windows of T+1 tokens into inputs (first T) and targets (last T).

@@ -19,7 +19,7 @@ double mean_window_loss(GptModel& model, std::int64_t count, int B, Fill&& fill)
     }
     split_windows(windows.data(), B, T, inputs.data(), targets.data());
     model.forward(inputs.data(), targets.data(), B);
-    const Tensor& l = model.activations().losses;
+    const Tensor& l = model.activations(0).losses;
     const std::size_t n = static_cast<std::size_t>(valid) * static_cast<std::size_t>(T);
     if (l.dtype == DType::f64) {
       model.backend().copy_to_host(losses64.data(), l);

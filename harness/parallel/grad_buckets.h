@@ -1,0 +1,44 @@
+// Data-parallel gradient all-reduce in buckets, overlapped with backward (as PyTorch DDP
+// and Megatron-LM's distributed optimizer do; Li et al. 2020, "PyTorch Distributed", §3.2.3):
+// the flat gradient buffer is cut, from its end (the last layers, whose gradients backward
+// finishes first), into contiguous buckets of about `bucket_bytes`, each a whole number of
+// parameter tensors. While armed, a bucket's non-blocking all-reduce is issued as soon as
+// every tensor in it is reported final (mark_ready), and pending ones are polled so the
+// transport progresses; finish() issues the rest and waits for all.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "../model/parameters.h"
+#include "comm.h"
+
+namespace tb {
+
+class GradientBuckets {
+ public:
+  // grads: the flat gradient buffer (layout.total elements); data: the data-parallel group.
+  GradientBuckets(const ParameterLayout& layout, Tensor grads, Comm& data, double bucket_bytes);
+
+  // The next mark_ready calls belong to the step's last backward.
+  void arm();
+  void mark_ready(std::int64_t begin, std::int64_t end);
+  // Issues every bucket not yet issued and waits for all; disarms.
+  void finish();
+
+  struct Bucket {
+    std::int64_t begin, end;  // elements
+    std::int64_t ready = 0;
+    std::unique_ptr<CommRequest> request;
+  };
+  const std::vector<Bucket>& buckets() const { return buckets_; }
+
+ private:
+  void issue(Bucket& b);
+  Tensor grads_;
+  Comm& data_;
+  std::vector<Bucket> buckets_;  // from the end of the buffer to its start
+  bool armed_ = false;
+};
+
+}  // namespace tb

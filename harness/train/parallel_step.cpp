@@ -1,0 +1,302 @@
+// The parallel half of Trainer (trainer.h): a step under the pipeline schedule with the
+// data-parallel gradient reduction, ZeRO-1, and losses and norms over the whole job.
+// docs/parallel.md.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "trainer.h"
+
+namespace tb {
+
+ShardSpec shard_for(const GridShape& g, const GridCoord& c, int layers) {
+  const auto [begin, end] = stage_layers(layers, g.pp, c.pp_rank);
+  ShardSpec s;
+  s.tensor_parallel_rank = c.tp_rank;
+  s.tensor_parallel_size = g.tp;
+  s.layer_begin = begin;
+  s.layer_end = end == layers ? -1 : end;
+  return s;
+}
+
+namespace {
+using Clock = std::chrono::steady_clock;
+}
+
+void Trainer::setup_parallel(const OptimizerConfig& optimizer) {
+  ProcessGrid& g = *par_->grid;
+  const ShardSpec expect = shard_for(g.shape, g.coord, model_.config().n_layer);
+  const ShardSpec& have = model_.shard();
+  if (have.tensor_parallel_rank != expect.tensor_parallel_rank ||
+      have.tensor_parallel_size != expect.tensor_parallel_size ||
+      have.layer_begin != expect.layer_begin || model_.layer_end() != (expect.layer_end < 0
+                                                                           ? model_.config().n_layer
+                                                                           : expect.layer_end)) {
+    throw std::invalid_argument("the model's shard does not match this rank's place in the grid");
+  }
+  if (par_->zero != 0 && par_->zero != 1) {
+    throw std::invalid_argument("zero = " + std::to_string(par_->zero) + " (expected 0 or 1)");
+  }
+  if (g.shape.tp > 1) model_.set_tensor_parallel(g.tensor.get());
+  const int m = training_.accumulation;
+  model_.set_pipeline_slots(pipeline_slots(par_->schedule, g.shape.pp, g.coord.pp_rank, m));
+  act_send_req_.resize(static_cast<std::size_t>(model_.pipeline_slots()));
+
+  OptimizerPartition part;
+  part.whole_tensors = g.shape.tp == 1 && par_->zero == 0;
+  if (par_->zero == 1 && g.shape.dp > 1) {
+    const std::int64_t padded = model_.params_padded().numel();
+    if (padded % g.shape.dp != 0) {
+      throw std::invalid_argument("zero = 1 needs the model built with flat_multiple = dp");
+    }
+    const std::int64_t slice = padded / g.shape.dp;
+    part.begin = slice * g.coord.dp_rank;
+    part.end = std::min(part.begin + slice, model_.layout().total);
+    if (part.end < part.begin) part.end = part.begin;
+    zero_buf_storage_ = model_.backend().allocate(
+        static_cast<std::size_t>(slice) * dtype_size(model_.dtype()),
+        MemoryCategory::communication, "zero-1 slice");
+    zero_buf_ = Tensor(zero_buf_storage_.data(), model_.dtype(), {slice});
+  }
+  part.grad_sum_squares = [this] { return job_grad_sum_squares(); };
+  optimizer_ = make_optimizer(model_, optimizer, part);
+  if (g.shape.dp > 1 && par_->zero == 0) {
+    buckets_ = std::make_unique<GradientBuckets>(model_.layout(), model_.grads(), *g.data,
+                                                 par_->bucket_bytes);
+    model_.set_grad_ready_hook(
+        [this](std::int64_t b, std::int64_t e) { buckets_->mark_ready(b, e); });
+  }
+}
+
+// Σ g² over the job, each parameter counted once: a replicated tensor (LayerNorms, the
+// row-parallel biases, embeddings) only on tensor-parallel rank 0, the tied word embedding
+// only on the first stage, and — unless ZeRO leaves each replica a different slice of the
+// reduced gradients — only on data-parallel rank 0.
+double Trainer::job_grad_sum_squares() const {
+  const ProcessGrid& g = *par_->grid;
+  const bool zero = par_->zero == 1 && g.shape.dp > 1;
+  double local = 0;
+  if (zero || g.coord.dp_rank == 0) {
+    const std::int64_t lo = optimizer_->partition_begin(), hi = optimizer_->partition_end();
+    for (const auto& spec : model_.layout().tensors) {
+      if (!spec.tensor_parallel_split && g.coord.tp_rank != 0) continue;
+      if (spec.name == "wte" && !model_.first_stage()) continue;
+      const std::int64_t a = std::max(lo, spec.offset), b = std::min(hi, spec.offset + spec.numel());
+      if (a >= b) continue;
+      local += model_.backend().sum_squares(model_.grads().slice(a, {b - a}));
+    }
+  }
+  double v = local;
+  g.world->all_reduce(Tensor(&v, DType::f64, {1}));
+  return v;
+}
+
+// Σ over the job's ranks of local_sum (counted on the last stage's tensor-parallel rank 0 of
+// each replica), divided by count.
+double Trainer::job_mean(double local_sum, double count) const {
+  const ProcessGrid& g = *par_->grid;
+  double v = (model_.last_stage() && g.coord.tp_rank == 0) ? local_sum : 0.0;
+  g.world->all_reduce(Tensor(&v, DType::f64, {1}));
+  return v / count;
+}
+
+void Trainer::recv_timed(Comm& c, const Tensor& t, int peer) {
+  const auto t0 = Clock::now();
+  c.recv(t, peer);
+  recv_s_ += std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// After the step's last backward: the tied embedding's two halves summed between the first
+// and last stage, then the data-parallel reduction (the buckets still in flight, or ZeRO-1's
+// reduce-scatter into this rank's slice). Gradients are left as sums over replicas.
+void Trainer::reduce_gradients(int m) {
+  (void)m;
+  ProcessGrid& g = *par_->grid;
+  Backend& be = model_.backend();
+  if (g.embedding) {
+    be.synchronize();
+    g.embedding->all_reduce(model_.grad("wte"));
+  }
+  if (g.shape.dp == 1) return;
+  if (buckets_) {
+    buckets_->finish();
+    return;
+  }
+  be.synchronize();
+  g.data->reduce_scatter(zero_buf_, model_.grads_padded());
+  const std::int64_t slice = zero_buf_.numel();
+  be.copy(model_.grads_padded().slice(slice * g.coord.dp_rank, {slice}), zero_buf_);
+}
+
+StepRecord Trainer::parallel_step() {
+  ProcessGrid& g = *par_->grid;
+  Backend& be = model_.backend();
+  StepRecord r;
+  const int T = model_.config().seq_len;
+  const int m = training_.accumulation, B = micro_batch_;
+  const int dp = g.shape.dp;
+  const bool first = model_.first_stage(), last = model_.last_stage();
+  const int prev = g.coord.pp_rank - 1, next = g.coord.pp_rank + 1;
+  const int slots = model_.pipeline_slots();
+  const std::size_t window = static_cast<std::size_t>(B) * (static_cast<std::size_t>(T) + 1);
+  r.loss_scale = scaler_.scale();
+  recv_s_ = 0;
+  {
+    // The global batch in the single-process order; this replica's micro-batches are
+    // dp_rank·m … dp_rank·m + m − 1.
+    const auto range = profiler_.range(Phase::data_wait);
+    for (int j = 0; j < dp * m; ++j) {
+      data_.next_train_batch(B, T, windows_.data() + static_cast<std::size_t>(j) * window);
+    }
+  }
+  const auto actions = pipeline_actions(par_->schedule, g.shape.pp, g.coord.pp_rank, m);
+  double loss_sum = 0;
+  bool zeroed = false;
+  int backwards_left = m;
+  for (const PipelineAction& a : actions) {
+    const int slot = a.micro_batch % slots;
+    const std::int32_t* w =
+        windows_.data() + static_cast<std::size_t>(g.coord.dp_rank * m + a.micro_batch) * window;
+    if (a.kind == PipelineAction::forward) {
+      {
+        const auto range = profiler_.range(Phase::data_wait);
+        split_windows(w, B, T, inputs_.data(), targets_.data());
+      }
+      const auto range = profiler_.range(Phase::forward);
+      if (!zeroed) {
+        model_.zero_grad();
+        zeroed = true;
+      }
+      // The slot's previous micro-batch was sent on before its backward; make sure the send
+      // is done before its buffers are overwritten.
+      if (auto& req = act_send_req_[static_cast<std::size_t>(slot)]) req->wait();
+      if (!first) {
+        model_.prepare(B);
+        recv_timed(*g.pipeline, model_.stage_input(slot), prev);
+      }
+      loss_sum += model_.forward(slot, inputs_.data(), targets_.data(), B);
+      be.synchronize();
+      if (!last) {
+        act_send_req_[static_cast<std::size_t>(slot)] =
+            g.pipeline->send_async(model_.stage_output(slot), next);
+      }
+    } else {
+      const auto range = profiler_.range(Phase::backward);
+      if (auto& req = act_send_req_[static_cast<std::size_t>(slot)]) req->wait();
+      if (!last) recv_timed(*g.pipeline, model_.stage_grad(), next);
+      if (--backwards_left == 0 && buckets_) buckets_->arm();
+      model_.backward(slot, &profiler_, r.loss_scale);
+      be.synchronize();
+      if (!first) {
+        if (grad_send_[0].empty()) {
+          const Tensor sg = model_.stage_grad();
+          send_buf_storage_ = be.allocate(2 * ((sg.bytes() + 63) / 64 * 64),
+                                          MemoryCategory::communication, "pipeline send");
+          auto* base = static_cast<unsigned char*>(send_buf_storage_.data());
+          for (int k = 0; k < 2; ++k) {
+            grad_send_[static_cast<std::size_t>(k)] =
+                Tensor(base + static_cast<std::size_t>(k) * ((sg.bytes() + 63) / 64 * 64),
+                       sg.dtype, sg.shape);
+          }
+        }
+        const auto k = static_cast<std::size_t>(grad_send_next_);
+        grad_send_next_ ^= 1;
+        if (grad_send_req_[k]) grad_send_req_[k]->wait();
+        be.copy(grad_send_[k], model_.stage_grad());
+        be.synchronize();
+        grad_send_req_[k] = g.pipeline->send_async(grad_send_[k], prev);
+      }
+    }
+  }
+  for (auto& req : act_send_req_) {
+    if (req) req->wait();
+    req.reset();
+  }
+  for (auto& req : grad_send_req_) {
+    if (req) req->wait();
+    req.reset();
+  }
+  reduce_gradients(m);
+  const bool zero = par_->zero == 1 && dp > 1;
+  {
+    const auto range = profiler_.range(Phase::optimizer);
+    // Σ over dp·m micro-batch means → the gradient of the mean over the global batch.
+    const int n = m * dp;
+    if (n > 1) {
+      const Tensor grads =
+          zero ? model_.grads_padded().slice(zero_buf_.numel() * g.coord.dp_rank,
+                                             {zero_buf_.numel()})
+               : model_.grads();
+      be.scale(grads, 1.0 / double(n));
+    }
+    r.lr = current_lr();
+    const OptimizerStepStats st = optimizer_->step(r.lr, r.loss_scale, scaler_.dynamic());
+    r.grad_norm = st.grad_norm;
+    r.skipped = !scaler_.update(st.skipped);
+    be.synchronize();
+  }
+  if (zero) {
+    // Every replica's updated slice, gathered into the full parameters.
+    const std::int64_t slice = zero_buf_.numel();
+    be.copy(zero_buf_, model_.params_padded().slice(slice * g.coord.dp_rank, {slice}));
+    be.synchronize();
+    g.data->all_gather(model_.params_padded(), zero_buf_);
+  }
+  r.loss = job_mean(loss_sum, double(m * dp));
+  r.pipeline_recv_s = recv_s_;
+  r.comm[static_cast<std::size_t>(ParallelDim::data)] = g.data->take_stats();
+  r.comm[static_cast<std::size_t>(ParallelDim::tensor)] = g.tensor->take_stats();
+  r.comm[static_cast<std::size_t>(ParallelDim::pipeline)] = g.pipeline->take_stats();
+  r.comm[static_cast<std::size_t>(ParallelDim::world)] = g.world->take_stats();
+  if (g.embedding) r.comm_embedding = g.embedding->take_stats();
+  r.phase_s = profiler_.take_phase_seconds();
+  return r;
+}
+
+// Forward only, through the stages: each batch's activations go stage to stage, the last
+// stage sums the losses of the valid windows; every rank gets the mean.
+double Trainer::pipeline_evaluate(std::int64_t count) {
+  ProcessGrid& g = *par_->grid;
+  const int T = model_.config().seq_len, B = micro_batch_;
+  const bool first = model_.first_stage(), last = model_.last_stage();
+  const int prev = g.coord.pp_rank - 1, next = g.coord.pp_rank + 1;
+  const std::size_t W = static_cast<std::size_t>(T) + 1;
+  std::vector<std::int32_t> windows(static_cast<std::size_t>(B) * W), inputs(windows.size()),
+      targets(windows.size());
+  std::vector<double> losses64(static_cast<std::size_t>(B) * static_cast<std::size_t>(T));
+  std::vector<float> losses32(losses64.size());
+  double total = 0;
+  for (std::int64_t first_w = 0; first_w < count; first_w += B) {
+    const int valid = static_cast<int>(std::min<std::int64_t>(B, count - first_w));
+    for (int b = 0; b < B; ++b) {
+      data_.eval_window(first_w + std::min(b, valid - 1), T,
+                        windows.data() + static_cast<std::size_t>(b) * W);
+    }
+    split_windows(windows.data(), B, T, inputs.data(), targets.data());
+    if (!first) {
+      model_.prepare(B);
+      g.pipeline->recv(model_.stage_input(0), prev);
+    }
+    (void)model_.forward(0, inputs.data(), targets.data(), B);
+    model_.backend().synchronize();
+    if (!last) {
+      g.pipeline->send(model_.stage_output(0), next);
+      continue;
+    }
+    const Tensor& l = model_.activations(0).losses;
+    const std::size_t n = static_cast<std::size_t>(valid) * static_cast<std::size_t>(T);
+    if (l.dtype == DType::f64) {
+      model_.backend().copy_to_host(losses64.data(), l);
+      for (std::size_t i = 0; i < n; ++i) total += losses64[i];
+    } else {
+      model_.backend().copy_to_host(losses32.data(), l);
+      for (std::size_t i = 0; i < n; ++i) total += losses32[i];
+    }
+  }
+  // Every replica evaluated the same windows: the mean over replicas is that value.
+  return job_mean(total, double(count) * T * g.shape.dp);
+}
+
+}  // namespace tb
