@@ -16,5 +16,7 @@ Run add_run_command(CLI::App& app, const std::string& command_line);
 Run add_list_command(CLI::App& app);
 Run add_compare_command(CLI::App& app);
 Run add_report_command(CLI::App& app);
+Run add_worker_command(CLI::App& app);  // hidden: one variant of `run`
+Run add_comm_command(CLI::App& app, const std::string& command_line);
 
 }  // namespace tb::cli

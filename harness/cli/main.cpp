@@ -36,6 +36,10 @@ int main(int argc, char** argv) {
       [&](CLI::App& s) { return tb::cli::add_compare_command(s); });
   add("report", "plots and tables of a run: DIR/results.jsonl to DIR/report/ (index.html)",
       [&](CLI::App& s) { return tb::cli::add_report_command(s); });
+  add("worker", "internal: one variant of `run` in a process of its own",
+      [&](CLI::App& s) { return tb::cli::add_worker_command(s); });
+  add("comm", "collective benchmark (nccl-tests style) over MPI or NCCL: run it under mpirun/srun",
+      [&](CLI::App& s) { return tb::cli::add_comm_command(s, command_line); });
 
   try {
     app.parse(argc, argv);

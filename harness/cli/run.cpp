@@ -3,6 +3,8 @@
 
 #include <cstdio>
 #include <memory>
+#include <stdexcept>
+#include <string>
 
 #include "../runner/runner.h"
 #include "../scenario/scenario.h"
@@ -13,9 +15,10 @@ namespace tb::cli {
 namespace {
 
 struct RunCommandOptions {
-  std::string file, out, device, filter;
+  std::string file, out, device, filter, launcher;
   std::vector<std::string> sets;
   bool resume = false, trace = false;
+  double hang_timeout_s = 45, variant_timeout_s = 0;
 };
 
 std::string eta_text(double s) {
@@ -68,6 +71,21 @@ int run(const RunCommandOptions& o, const std::string& command_line) {
   ro.resume = o.resume;
   ro.trace = o.trace;
   ro.command_line = command_line;
+  if (o.launcher.find_first_not_of(" \t") == std::string::npos && !o.launcher.empty()) {
+    throw std::invalid_argument("--launcher '" + o.launcher +
+                                "' holds no command (expected e.g. 'srun -n {ranks}')");
+  }
+  ro.launcher = o.launcher;
+  if (!(o.hang_timeout_s >= 0)) {
+    throw std::invalid_argument("--hang-timeout " + fmt::format("{}", o.hang_timeout_s) +
+                                " (expected seconds >= 0; 0: no watchdog)");
+  }
+  if (!(o.variant_timeout_s >= 0)) {
+    throw std::invalid_argument("--variant-timeout " + fmt::format("{}", o.variant_timeout_s) +
+                                " (expected seconds >= 0; 0: none)");
+  }
+  ro.hang_timeout_s = o.hang_timeout_s;
+  ro.variant_timeout_s = o.variant_timeout_s;
   const RunSummary sum = run_scenario(s, ro, make_progress(isatty(STDERR_FILENO) != 0));
   std::string statuses;
   for (const auto& [status, n] : sum.by_status) statuses += fmt::format(" {}={}", status, n);
@@ -89,6 +107,14 @@ Run add_run_command(CLI::App& app, const std::string& command_line) {
   app.add_option("--set", o->sets, "override a scenario key: KEY=VALUE (repeatable)");
   app.add_flag("--resume", o->resume, "skip variants already in DIR/results.jsonl");
   app.add_flag("--trace", o->trace, "write a Chrome trace per variant to DIR/traces/");
+  app.add_option("--launcher", o->launcher,
+                 "launch command for variants of several ranks, {ranks} replaced (default: "
+                 "mpirun -np {ranks} --oversubscribe --bind-to none)");
+  app.add_option("--hang-timeout", o->hang_timeout_s,
+                 "seconds without a heartbeat from any rank before a variant is killed as hung "
+                 "(default 45; 0: never)");
+  app.add_option("--variant-timeout", o->variant_timeout_s,
+                 "seconds before any variant is killed (default 0: no limit)");
   return [o, command_line]() { return run(*o, command_line); };
 }
 

@@ -118,10 +118,41 @@ VariantComparison compare_variant(const Line& b, const Line& n, const CompareOpt
   v.new_median_s = median_of(n, ns);
   v.base_samples = bs.size();
   v.new_samples = ns.size();
+  const auto tokens_of = [](const Line& l) {
+    const std::optional<double> t =
+        l.number(l.find("throughput", "tokens_per_step"), "throughput.tokens_per_step");
+    if (t && !(*t > 0 && std::isfinite(*t))) {
+      l.fail("throughput.tokens_per_step must be a positive number");
+    }
+    return t;
+  };
+  v.base_tokens_per_step = tokens_of(b);
+  v.new_tokens_per_step = tokens_of(n);
+  // Steps of different sizes (tokens per step) compare on throughput, not on step time.
+  v.by_throughput = v.base_tokens_per_step && v.new_tokens_per_step &&
+                    *v.base_tokens_per_step != *v.new_tokens_per_step;
   if (v.base_median_s && v.new_median_s && *v.base_median_s > 0) {
     v.time_change = *v.new_median_s / *v.base_median_s - 1;
+    if (v.by_throughput) {
+      v.time_change = (*v.new_median_s / *v.new_tokens_per_step) /
+                          (*v.base_median_s / *v.base_tokens_per_step) -
+                      1;
+    }
   }
-  if (!bs.empty() && !ns.empty()) v.time_p = mann_whitney_u(ns, bs).p;
+  if (!bs.empty() && !ns.empty()) {
+    if (v.by_throughput) {
+      const auto tokens_per_s = [](const std::vector<double>& samples, double tokens) {
+        std::vector<double> out(samples.size());
+        for (std::size_t i = 0; i < samples.size(); ++i) out[i] = tokens / samples[i];
+        return out;
+      };
+      v.time_p = mann_whitney_u(tokens_per_s(ns, *v.new_tokens_per_step),
+                                tokens_per_s(bs, *v.base_tokens_per_step))
+                     .p;
+    } else {
+      v.time_p = mann_whitney_u(ns, bs).p;
+    }
+  }
   if (v.time_change && significant(v.time_p, opt.alpha)) {
     v.slower = *v.time_change > threshold;
     v.faster = *v.time_change < -threshold;
@@ -254,10 +285,18 @@ std::string format_comparison(const Comparison& c) {
                                            "p",       "base loss", "new loss", "loss chg",
                                            "p",       "verdict"};
   std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> by_throughput;
   for (const VariantComparison& v : c.variants) {
-    rows.push_back({v.id, fmt_ms(v.base_median_s), fmt_ms(v.new_median_s),
-                    fmt_change(v.time_change), fmt_p(v.time_p), fmt_loss(v.base_loss),
-                    fmt_loss(v.new_loss), fmt_change(v.loss_change), fmt_p(v.loss_p), v.verdict()});
+    std::string change = fmt_change(v.time_change);
+    if (v.by_throughput) {
+      change += "*";
+      by_throughput.push_back(v.id + " (tokens per step: base " +
+                              strf("%.15g", *v.base_tokens_per_step) + ", new " +
+                              strf("%.15g", *v.new_tokens_per_step) + ")");
+    }
+    rows.push_back({v.id, fmt_ms(v.base_median_s), fmt_ms(v.new_median_s), change, fmt_p(v.time_p),
+                    fmt_loss(v.base_loss), fmt_loss(v.new_loss), fmt_change(v.loss_change),
+                    fmt_p(v.loss_p), v.verdict()});
   }
   if (rows.empty()) {
     out += "no variant is in both files\n";
@@ -277,6 +316,13 @@ std::string format_comparison(const Comparison& c) {
     };
     print_row(header);
     for (const auto& r : rows) print_row(r);
+  }
+  if (!by_throughput.empty()) {
+    out +=
+        "\n* compared on throughput, not step time: the tokens per step differ between the "
+        "files, so the U test runs over each sample's tokens/s (throughput.tokens_per_step / "
+        "step time) and the change is that of the time per token: " +
+        join(by_throughput, "; ") + "\n";
   }
 
   if (!c.only_in_base.empty()) out += "\nonly in base: " + join(c.only_in_base, ", ") + "\n";

@@ -6,6 +6,11 @@
 //  * step time: change = median_NEW / median_BASE − 1 (timing.step_s.median), p from the
 //    two-sided Mann–Whitney U test over the two sets of timing.samples_s. "slower" when
 //    change > threshold and p < alpha, "faster" when change < −threshold and p < alpha.
+//    When the two lines' throughput.tokens_per_step differ (a split or batch change between
+//    the files), step times do not compare like with like: the U test runs over each
+//    sample's throughput (tokens_per_step / sample, tokens/s) instead, and the change is that
+//    of the time per token, (median_NEW / tokens_NEW) / (median_BASE / tokens_BASE) − 1
+//    (= tokens/s_BASE / tokens/s_NEW − 1; positive is slower, as for step times).
 //  * loss: change = (mean_NEW − mean_BASE) / |mean_BASE| (accuracy.eval_loss_mean), p from
 //    Welch's two-sided t test over the per-seed accuracy.eval_loss values when both sides have
 //    at least 2 seeds (otherwise no p-value, and so never significant). "worse loss" when
@@ -39,6 +44,11 @@ struct VariantComparison {
   std::size_t base_samples = 0, new_samples = 0;
   std::optional<double> time_change;  // NEW / BASE − 1 (a fraction: 0.15 is 15% slower)
   std::optional<double> time_p;       // Mann–Whitney U, two-sided
+  // throughput.tokens_per_step of each side (absent when a line lacks it). When both are
+  // present and differ, `by_throughput` is set: time_change is the change in time per token
+  // and time_p the U test over per-sample tokens/s.
+  std::optional<double> base_tokens_per_step, new_tokens_per_step;
+  bool by_throughput = false;
 
   // Eval loss; absent when either side is not ok or has no accuracy section.
   std::optional<double> base_loss, new_loss;  // eval_loss_mean
@@ -79,8 +89,10 @@ struct Comparison {
 Comparison compare_results(const ResultsFile& base, const ResultsFile& next,
                            const CompareOptions& options = {});
 
-// The human-readable report: a header with the files and the rule, the table, the variants
-// in one file only, the non-ok results and a last line with the outcome.
+// The human-readable report: a header with the files and the rule, the table (a time change
+// compared on throughput is marked `*`, with a note under the table naming those variants and
+// their tokens per step), the variants in one file only, the non-ok results and a last line
+// with the outcome.
 std::string format_comparison(const Comparison& c);
 
 // The one-line warning about small samples (empty when there are none).

@@ -35,7 +35,8 @@ int grid_rank(const GridShape& g, const GridCoord& c) {
 }
 
 void ProcessGrid::set_profiler(Profiler* p) {
-  for (auto* c : {world.get(), data.get(), tensor.get(), pipeline.get(), embedding.get()}) {
+  for (auto* c : {world.get(), data.get(), tensor.get(), pipeline.get(), embedding.get(),
+                  host.get()}) {
     if (c) c->set_profiler(p);
   }
 }
@@ -68,6 +69,7 @@ ProcessGrid make_mpi_grid(const GridShape& shape) {
     g.embedding = pipeline->split(member ? 0 : -1, c.pp_rank, ParallelDim::pipeline);
   }
   g.pipeline = std::move(pipeline);
+  g.host = world->split(0, g.rank, ParallelDim::world);
   g.world = std::move(world);
   return g;
 }

@@ -27,12 +27,14 @@ int grid_rank(const GridShape& g, const GridCoord& c);
 // `tensor` (the ranks that differ only in tp_rank, ordered by it), `data` (only dp_rank),
 // `pipeline` (only pp_rank) — and `embedding`, the first and last stage of this rank's
 // pipeline (for the tied word embedding's gradient; null unless pp > 1 and this rank is the
-// first or last stage). A communicator of size 1 is still present.
+// first or last stage). A communicator of size 1 is still present. `host` spans the world
+// too and is always MPI over host memory: the trainer's scalars (the job's loss, the global
+// gradient norm, agreed decisions) go over it, whatever carries the tensors.
 struct ProcessGrid {
   GridShape shape;
   GridCoord coord;
   int rank = 0;
-  std::unique_ptr<Comm> world, data, tensor, pipeline, embedding;
+  std::unique_ptr<Comm> world, data, tensor, pipeline, embedding, host;
   bool first_stage() const { return coord.pp_rank == 0; }
   bool last_stage() const { return coord.pp_rank == shape.pp - 1; }
   // Sets the profiler on every communicator.

@@ -62,6 +62,15 @@ int count_of(const Tensor& t) {
   return static_cast<int>(n);
 }
 
+// A per-rank byte count as MPI's int count (all-gather's input, all-to-all's chunk).
+int bytes_of(std::size_t bytes, const char* what) {
+  if (bytes > 0x7fffffff) {
+    throw std::invalid_argument(std::string(what) + " of " + std::to_string(bytes) +
+                                " bytes per rank (expected < 2 GiB)");
+  }
+  return static_cast<int>(bytes);
+}
+
 }  // namespace
 
 struct MpiComm::Handle {
@@ -161,13 +170,13 @@ void MpiComm::do_reduce_scatter(const Tensor& out, const Tensor& in) {
 }
 
 void MpiComm::do_all_gather(const Tensor& out, const Tensor& in) {
-  check(MPI_Allgather(in.ptr, static_cast<int>(in.bytes()), MPI_BYTE, out.ptr,
-                      static_cast<int>(in.bytes()), MPI_BYTE, h_->comm),
+  const int bytes = bytes_of(in.bytes(), "all_gather");
+  check(MPI_Allgather(in.ptr, bytes, MPI_BYTE, out.ptr, bytes, MPI_BYTE, h_->comm),
         "MPI_Allgather");
 }
 
 void MpiComm::do_all_to_all(const Tensor& out, const Tensor& in) {
-  const int chunk = static_cast<int>(in.bytes() / static_cast<std::size_t>(size()));
+  const int chunk = bytes_of(in.bytes() / static_cast<std::size_t>(size()), "all_to_all");
   check(MPI_Alltoall(in.ptr, chunk, MPI_BYTE, out.ptr, chunk, MPI_BYTE, h_->comm), "MPI_Alltoall");
 }
 

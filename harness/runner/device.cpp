@@ -30,8 +30,8 @@ DeviceChoice choose_device(const std::string& device) {
 }
 
 std::unique_ptr<Backend> make_backend(const DeviceChoice& d, int threads,
-                                      std::size_t memory_limit_bytes) {
-  if (d.kind == DeviceKind::cuda) return make_cuda_backend(0, memory_limit_bytes);
+                                      std::size_t memory_limit_bytes, int cuda_device) {
+  if (d.kind == DeviceKind::cuda) return make_cuda_backend(cuda_device, memory_limit_bytes);
   return make_cpu_backend(threads, memory_limit_bytes);
 }
 

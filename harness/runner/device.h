@@ -26,8 +26,9 @@ struct DeviceChoice {
 // name other than auto, cpu, cuda).
 DeviceChoice choose_device(const std::string& device);
 
-// A fresh backend on the chosen device. threads: CPU threads (0: OpenMP default).
+// A fresh backend on the chosen device. threads: CPU threads (0: OpenMP default);
+// cuda_device: the GPU's index (a parallel run's rank picks its own).
 std::unique_ptr<Backend> make_backend(const DeviceChoice& d, int threads,
-                                      std::size_t memory_limit_bytes);
+                                      std::size_t memory_limit_bytes, int cuda_device = 0);
 
 }  // namespace tb

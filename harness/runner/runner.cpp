@@ -21,9 +21,13 @@
 #include "../results/uncertainty.h"
 #include "../train/trainer.h"
 #include "device.h"
+#include "heartbeat.h"
+#include "parallel_results.h"
+#include "rank_setup.h"
 #include "tb/cpu_backend.h"
 #include "tb/cuda_backend.h"
 #include "tb/devices.h"
+#include "variant_process.h"
 
 namespace tb {
 
@@ -80,7 +84,7 @@ OptimizerConfig optimizer_config(const RunConfig& c, const ModelConfig& m) {
 TrainingConfig training_config(const RunConfig& c, bool scheduled, int train_steps) {
   TrainingConfig t;
   t.micro_batch = c.micro_batch;
-  t.accumulation = c.resolved_global_batch() / c.micro_batch;
+  t.accumulation = c.micro_batches();  // per data-parallel replica
   t.loss_scaling.dynamic = c.dynamic_loss_scaling();
   t.loss_scaling.init_scale = c.loss_scale_init;
   t.loss_scaling.growth_interval = c.loss_scale_growth_interval;
@@ -160,13 +164,19 @@ void time_variant(const Scenario& s, const Variant& v, const RunOptions& o, cons
                   const DeviceChoice& dev, json& line) {
   const RunConfig& c = v.config;
   const MeasureSettings& ms = s.measure;
-  auto backend = make_backend(dev, c.threads, static_cast<std::size_t>(c.memory_limit_bytes));
+  const int gpu_index = prepare_rank_device(c, dev.kind);
+  auto backend = make_backend(dev, rank_threads(c), static_cast<std::size_t>(c.memory_limit_bytes),
+                              gpu_index);
+  const RankSetup rs = make_rank_setup(c, m, *backend);
   auto data = make_source(c, m, s.accuracy.seed);
-  GptModel model(*backend, m, DType::f32);
+  GptModel model(*backend, m, DType::f32, rs.shard, rs.flat_multiple);
   configure_model(model, c, s.accuracy.seed);
   line["precision"] = precision_json(c, *backend);
   Profiler profiler(o.trace);
-  Trainer trainer(model, *data, optimizer_config(c, m), training_config(c, false, 0), profiler);
+  // Collectives are communication ranges on this rank's profiler (host clock, NVTX).
+  if (rs.grid) rs.grid->set_profiler(&profiler);
+  Trainer trainer(model, *data, optimizer_config(c, m), training_config(c, false, 0), profiler,
+                  rs.context());
   // On a GPU: CUPTI kernel timings attributed to the phase ranges (CUDA events if CUPTI is
   // held by another profiler); none on the CPU.
   GpuCollectorOptions gpu_options;
@@ -183,17 +193,20 @@ void time_variant(const Scenario& s, const Variant& v, const RunOptions& o, cons
   double first = 0;
   int step = 0;
   for (; step < ms.warmup_steps; ++step) {
+    heartbeat("warmup", step);
     const double loss = trainer.step().loss;
     if (step == 0) first = loss;
     check_loss(loss, first, step, "timing");
   }
   if (gpu) (void)gpu->collect();  // the warm-up's records are dropped
   std::vector<double> samples;
+  std::vector<StepRecord> timed;
   std::array<std::vector<double>, kPhaseCount> phases;
   double timed_s = 0;
   std::string stopped_by = "max_steps";
   long skipped = 0;
   while (static_cast<int>(samples.size()) < ms.max_steps) {
+    heartbeat("timing", step);
     if (o.trace) profiler.mark("step " + std::to_string(step));
     const StepRecord r = trainer.step();
     skipped += r.skipped ? 1 : 0;
@@ -201,18 +214,24 @@ void time_variant(const Scenario& s, const Variant& v, const RunOptions& o, cons
     check_loss(r.loss, first, step, "timing");
     ++step;
     samples.push_back(r.total_s());
+    timed.push_back(r);
     for (std::size_t p = 0; p < kPhaseCount; ++p) phases[p].push_back(r.phase_s[p]);
     timed_s += r.total_s();
-    if (static_cast<int>(samples.size()) >= ms.min_steps &&
-        median_rel_noise(samples) <= ms.target_rel_noise) {
+    // In a parallel run rank 0 decides for every rank (each must run as many steps).
+    if (agree(rs, static_cast<int>(samples.size()) >= ms.min_steps &&
+                      median_rel_noise(samples) <= ms.target_rel_noise)) {
       stopped_by = "noise";
       break;
     }
-    if (timed_s >= ms.time_budget_s) {
+    if (agree(rs, timed_s >= ms.time_budget_s)) {
       stopped_by = "time_budget";
       break;
     }
   }
+  // The job's step ends when its slowest rank's does.
+  samples = max_over_ranks(rs, samples);
+  const std::vector<json> ranks = gather_json(rs, rank_summary(rs, model, backend->memory(), timed));
+  line["parallel"] = parallel_json(c, rs, ranks, o.launcher);
   const Summary st = summarize(samples);
   json step_s = summary_json(st);
   step_s["rel_noise"] = median_rel_noise(samples);
@@ -231,22 +250,26 @@ void time_variant(const Scenario& s, const Variant& v, const RunOptions& o, cons
   const double tokens_per_step = double(c.resolved_global_batch()) * m.seq_len;
   const double tokens_per_s = tokens_per_step / st.median;
   const double flops_per_s = tokens_per_s * model_flops_per_token(m);
-  const PeakFlops peak = peak_for(dev, c);
+  // The job's peak: every rank's device (on one CPU, each rank's share of its cores).
+  PeakFlops peak = peak_for(dev, c);
+  peak.flops_per_s *= double(rs.world());
   line["throughput"] = {
       {"tokens_per_step", tokens_per_step},
       {"tokens_per_s", tokens_per_s},
+      {"tokens_per_s_per_rank", tokens_per_s / double(rs.world())},
       {"model_flops_per_s", flops_per_s},
       {"mfu", peak.flops_per_s > 0 ? json(flops_per_s / peak.flops_per_s) : json(nullptr)},
       {"peak",
        {{"device", peak.device}, {"flops_per_s", peak.flops_per_s}, {"source", peak.source}}}};
-  const MemoryTracker& mem = backend->memory();
-  json peaks;
-  for (std::size_t i = 0; i < kMemoryCategoryCount; ++i) {
-    const auto cat = static_cast<MemoryCategory>(i);
-    peaks[std::string(memory_category_name(cat))] = mem.peak_bytes(cat);
+  // Per category the largest rank's peak; the total is the largest rank's total.
+  const json peaks = max_memory_peaks(ranks);
+  std::size_t peak_total = backend->memory().peak_total_bytes();
+  {
+    std::vector<double> totals = max_over_ranks(rs, {double(peak_total)});
+    peak_total = static_cast<std::size_t>(totals[0]);
   }
   line["memory"] = {{"peak_bytes", peaks},
-                    {"peak_total_bytes", mem.peak_total_bytes()},
+                    {"peak_total_bytes", peak_total},
                     {"limit_bytes", c.memory_limit_bytes}};
   if (gpu) {
     const GpuProfile g = gpu->collect();
@@ -278,20 +301,24 @@ void accuracy_variant(const Scenario& s, const Variant& v, const ModelConfig& m,
   for (int k = 0; k < a.seeds; ++k) {
     const std::uint64_t seed = a.seed + static_cast<std::uint64_t>(k);
     seeds.push_back(seed);
-    auto backend = make_backend(dev, c.threads, static_cast<std::size_t>(c.memory_limit_bytes));
+    const int gpu_index = prepare_rank_device(c, dev.kind);
+    auto backend = make_backend(dev, rank_threads(c),
+                                static_cast<std::size_t>(c.memory_limit_bytes), gpu_index);
+    const RankSetup rs = make_rank_setup(c, m, *backend);
     auto data = make_source(c, m, seed);
     floor = data->entropy_floor_nats();
-    GptModel model(*backend, m, DType::f32);
+    GptModel model(*backend, m, DType::f32, rs.shard, rs.flat_multiple);
     configure_model(model, c, seed);
     Profiler profiler(false);
     TrainingConfig tc = training_config(c, true, a.train_steps);
     tc.count_gradient_rounding = c.precision != "fp32";
-    Trainer trainer(model, *data, optimizer_config(c, m), tc, profiler);
+    Trainer trainer(model, *data, optimizer_config(c, m), tc, profiler, rs.context());
     // Held-out batches of global_batch sequences, so variants that only split the global
     // batch differently are evaluated on the same windows.
     const std::int64_t windows = std::int64_t{a.eval_batches} * c.resolved_global_batch();
     double first = 0;
     for (int step = 0; step < a.train_steps; ++step) {
+      heartbeat("accuracy", step);
       const double loss = trainer.step().loss;
       if (step == 0) first = loss;
       check_loss(loss, first, step, "accuracy");
@@ -391,10 +418,19 @@ void add_baseline_comparison(json& line, const json& baseline) {
   const auto base_t = baseline["timing"]["samples_s"].get<std::vector<double>>();
   const auto t = line["timing"]["samples_s"].get<std::vector<double>>();
   json vs = {{"baseline_id", baseline["variant"]["id"]}};
-  // speedup = baseline time / this time: the ratio of medians, interval by bootstrap.
-  vs["speedup"] = summarize(base_t).median / summarize(t).median;
+  // step_time_ratio = baseline median step time ÷ this one (interval by bootstrap over both
+  // sets of samples). speedup = this tokens/s ÷ the baseline's = (tokens per step ÷ the
+  // baseline's) × step_time_ratio: a step of the whole job's global batch can hold a
+  // different number of tokens (micro-batch, dp or pipeline splits), so only the throughput
+  // ratio compares like with like. The token ratio is a constant, so it scales the interval.
+  const double step_ratio = summarize(base_t).median / summarize(t).median;
   const auto [slo, shi] = ratio_of_medians_ci95(base_t, t);
-  vs["speedup_ci95"] = {slo, shi};
+  const double tokens_ratio = line.at("throughput").at("tokens_per_step").get<double>() /
+                              baseline.at("throughput").at("tokens_per_step").get<double>();
+  vs["speedup"] = tokens_ratio * step_ratio;
+  vs["speedup_ci95"] = {tokens_ratio * slo, tokens_ratio * shi};
+  vs["step_time_ratio"] = step_ratio;
+  vs["step_time_ratio_ci95"] = {slo, shi};
   if (line.contains("accuracy") && baseline.contains("accuracy")) {
     const auto a = baseline["accuracy"]["eval_loss"].get<std::vector<double>>();
     const auto b = line["accuracy"]["eval_loss"].get<std::vector<double>>();
@@ -433,6 +469,9 @@ RunSummary run_scenario(const Scenario& s, const RunOptions& o, const ProgressFn
   }
   ResultsWriter writer(o.out_dir, o.resume);
   const json environment = capture_environment(o.command_line, cpu_thread_count());
+  // Each variant runs in a worker process of its own (an MPI job when it has several ranks):
+  // a crash or hang becomes that variant's `error` line, never the sweep's end.
+  const ProcessRunner workers(s, o, environment);
   RunSummary sum;
   sum.variants = static_cast<int>(s.variants.size());
 
@@ -460,7 +499,7 @@ RunSummary run_scenario(const Scenario& s, const RunOptions& o, const ProgressFn
     const Variant& v = *todo[i];
     const double eta = i ? spent_s / double(i) * double(todo.size() - i) : -1;
     if (progress) progress(static_cast<int>(i + 1), static_cast<int>(todo.size()), v, nullptr, eta);
-    json line = run_variant(s, v, o, environment);
+    json line = workers.run(v);
     if (auto it = writer.recorded().find(baseline_id); it != writer.recorded().end()) {
       add_baseline_comparison(line, it->second);
     }

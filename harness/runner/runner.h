@@ -21,6 +21,14 @@ struct RunOptions {
   bool resume = false;
   bool trace = false;  // DIR/traces/<index>-<id>.json per variant
   std::string command_line;
+  // Every variant runs in its own process: `trainbench worker` from this executable (empty:
+  // /proc/self/exe); one with dp·tp·pp > 1 ranks as an MPI job through `launcher`, a launch
+  // template whose {ranks} is replaced (empty: default_launch_template() in launcher.h).
+  // In a worker, `launcher` is the launch command its job runs under (empty: started directly).
+  std::string worker_executable;
+  std::string launcher;
+  double hang_timeout_s = 45;    // no rank's heartbeat for this long: killed, `error`; 0: never
+  double variant_timeout_s = 0;  // hard cap per variant; 0: none
 };
 
 struct RunSummary {

@@ -32,6 +32,7 @@ constexpr std::int64_t kMaxWidth = 1 << 20;  // d_model and heads
 constexpr std::int64_t kMaxSeq = 1 << 20;
 constexpr std::int64_t kMaxVocab = 1 << 24;
 constexpr std::int64_t kMaxMicroBatch = 1 << 20;
+constexpr std::int64_t kMaxRanks = 1 << 16;
 constexpr std::int64_t kMaxThreads = 4096;
 constexpr double kMaxWidthScale = 1024;
 constexpr std::int64_t kIntMax = std::numeric_limits<int>::max();
@@ -305,6 +306,45 @@ const std::vector<KeyDef>& key_defs() {
        [](const Ctx& c, const ojson& v, const std::string& p, RunConfig& r) {
          if (!v.is_boolean()) c.bad_value(p, v, "true or false");
          r.checkpoint_selective = v.get<bool>();
+       }},
+      {{"dp", "integer", {}, "data-parallel replicas (default 1); ranks = dp·tp·pp"},
+       [](const Ctx& c, const ojson& v, const std::string& p, RunConfig& r) {
+         r.dp = static_cast<int>(get_int(c, v, p, 1, kMaxRanks));
+       }},
+      {{"tp", "integer", {}, "tensor-parallel ranks, dividing heads (default 1)"},
+       [](const Ctx& c, const ojson& v, const std::string& p, RunConfig& r) {
+         r.tp = static_cast<int>(get_int(c, v, p, 1, kMaxRanks));
+       }},
+      {{"pp", "integer", {}, "pipeline stages, at most layers (default 1)"},
+       [](const Ctx& c, const ojson& v, const std::string& p, RunConfig& r) {
+         r.pp = static_cast<int>(get_int(c, v, p, 1, kMaxRanks));
+       }},
+      {{"pp_schedule", "enum", {"gpipe", "1f1b"}, "pipeline schedule (default 1f1b)"},
+       [](const Ctx& c, const ojson& v, const std::string& p, RunConfig& r) {
+         r.pp_schedule = get_enum(c, v, p, {"gpipe", "1f1b"});
+       }},
+      {{"virtual_stages",
+        "integer",
+        {},
+        "model chunks per pipeline stage, interleaved 1F1B (default 1; only 1 is built)"},
+       [](const Ctx& c, const ojson& v, const std::string& p, RunConfig& r) {
+         r.virtual_stages = static_cast<int>(get_int(c, v, p, 1, kMaxLayers));
+       }},
+      {{"zero", "integer", {}, "ZeRO stage: 0 or 1 (optimizer state sharded over dp)"},
+       [](const Ctx& c, const ojson& v, const std::string& p, RunConfig& r) {
+         r.zero = static_cast<int>(get_int(c, v, p, 0, 1));
+       }},
+      {{"sequence_parallel",
+        "boolean",
+        {},
+        "sequence parallelism in the tensor-parallel group (Korthikanti et al. 2022; tp > 1)"},
+       [](const Ctx& c, const ojson& v, const std::string& p, RunConfig& r) {
+         if (!v.is_boolean()) c.bad_value(p, v, "true or false");
+         r.sequence_parallel = v.get<bool>();
+       }},
+      {{"bucket_mb", "number", {}, "data-parallel all-reduce bucket size in MiB (default 25)"},
+       [](const Ctx& c, const ojson& v, const std::string& p, RunConfig& r) {
+         r.bucket_mb = get_number(c, v, p, Bound::positive, 65536);
        }},
       {{"optimizer", "enum", {"adamw", "lamb", "sgd"}, "optimizer (default adamw)"},
        [](const Ctx& c, const ojson& v, const std::string& p, RunConfig& r) {
@@ -588,6 +628,43 @@ struct Origin {
   }
 };
 
+// The parallel split against the model it splits (docs/parallel.md).
+void validate_parallel(const Ctx& c, const Origin& origin, const std::string& label,
+                       const RunConfig& r, const ModelConfig& full) {
+  ModelConfig m;
+  try {
+    m = reduce(full, r.proxy);
+  } catch (const std::invalid_argument&) {
+    return;  // reported with the model shape
+  }
+  if (m.n_head % r.tp != 0) {
+    c.fail(origin.of({"tp", "heads", "width_scale"}),
+           label + "tp = " + std::to_string(r.tp) + " does not divide heads = " +
+               std::to_string(m.n_head) + " (expected a divisor of the head count)");
+  }
+  if (r.pp > m.n_layer) {
+    c.fail(origin.of({"pp", "layers"}), label + "pp = " + std::to_string(r.pp) + " exceeds layers = " +
+                                            std::to_string(m.n_layer) +
+                                            " (expected at most one stage per layer)");
+  }
+  if (r.virtual_stages != 1) {
+    c.fail(origin.of({"virtual_stages"}),
+           label + "virtual_stages = " + std::to_string(r.virtual_stages) +
+               " (expected 1: interleaved 1F1B is not built; gpipe and 1f1b are)");
+  }
+  if (r.sequence_parallel && r.tp == 1) {
+    c.fail(origin.of({"sequence_parallel", "tp"}),
+           label + "sequence_parallel = true with tp = 1 (expected tp > 1: sequence parallelism "
+                   "splits the tensor-parallel group's replicated regions)");
+  }
+  if (r.optimizer == "lamb" && (r.tp > 1 || r.zero == 1)) {
+    c.fail(origin.of({"optimizer", "tp", "zero"}),
+           label + "optimizer lamb with tp = " + std::to_string(r.tp) + ", zero = " +
+               std::to_string(r.zero) +
+               " (expected adamw or sgd: LAMB's per-tensor trust ratio needs whole tensors)");
+  }
+}
+
 // The combinations no single key can rule out: the model shape and the data source.
 void check_variant(const Ctx& c, const Variant& v, const Origin& origin) {
   const std::string label = "variant " + std::to_string(v.index) + " (" + v.id + "): ";
@@ -637,12 +714,14 @@ void check_variant(const Ctx& c, const Variant& v, const Origin& origin) {
                std::to_string(r.checkpoint_interval) +
                " (expected checkpoint_interval 0: selective recompute replaces full recompute)");
   }
-  if (r.global_batch && (*r.global_batch < r.micro_batch || *r.global_batch % r.micro_batch != 0)) {
-    c.fail(origin.of({"global_batch", "micro_batch"}),
+  const int per_step = r.micro_batch * r.dp;
+  if (r.global_batch && (*r.global_batch < per_step || *r.global_batch % per_step != 0)) {
+    c.fail(origin.of({"global_batch", "micro_batch", "dp"}),
            label + "global_batch = " + std::to_string(*r.global_batch) +
-               " is not a multiple of micro_batch = " + std::to_string(r.micro_batch) +
-               " (expected a multiple >= micro_batch, or null for micro_batch)");
+               " is not a multiple of micro_batch·dp = " + std::to_string(per_step) +
+               " (expected a multiple >= micro_batch·dp, or null for micro_batch·dp)");
   }
+  validate_parallel(c, origin, label, r, full);
   if (r.data == "synthetic") {
     const int vocab = r.proxy.vocab.value_or(full.vocab);
     if (vocab < 2) {
@@ -887,7 +966,15 @@ nlohmann::json RunConfig::to_json() const {
           {"data", data},
           {"data_format", data_format},
           {"markov_branching", markov_branching},
-          {"memory_limit_bytes", memory_limit_bytes}};
+          {"memory_limit_bytes", memory_limit_bytes},
+          {"dp", dp},
+          {"tp", tp},
+          {"pp", pp},
+          {"pp_schedule", pp_schedule},
+          {"virtual_stages", virtual_stages},
+          {"zero", zero},
+          {"sequence_parallel", sequence_parallel},
+          {"bucket_mb", bucket_mb}};
 }
 
 Scenario parse_scenario(const std::string& text, const std::string& path,

@@ -24,8 +24,8 @@ struct RunConfig {
   std::string preset = "gpt3-125m";
   ProxyReduction proxy;  // keys: layers, width_scale, d_model, heads, seq, vocab
   int micro_batch = 4;
-  // Sequences per optimizer step: a multiple of micro_batch (gradient accumulation over
-  // global_batch/micro_batch micro-batches); unset: micro_batch.
+  // Sequences per optimizer step over the whole job: a multiple of micro_batch·dp (each
+  // replica accumulates global_batch/(micro_batch·dp) micro-batches); unset: micro_batch·dp.
   std::optional<int> global_batch;
   std::string precision = "fp32";        // fp32 | tf32 | bf16 | fp16 | fp8 (model/precision.h)
   std::string loss_scaling = "auto";     // auto (dynamic for fp16, else none) | dynamic | none
@@ -51,12 +51,24 @@ struct RunConfig {
   std::string data_format = "bytes";  // bytes | u16
   int markov_branching = 4;
   std::int64_t memory_limit_bytes = 0;  // 0: none; allocations beyond it are `oom`
+  // Parallel splits (docs/parallel.md): ranks = dp·tp·pp, each an MPI process.
+  int dp = 1;                         // data-parallel replicas
+  int tp = 1;                         // tensor-parallel ranks (divides heads)
+  int pp = 1;                         // pipeline stages (<= layers)
+  std::string pp_schedule = "1f1b";   // gpipe | 1f1b
+  int virtual_stages = 1;             // model chunks per stage (interleaved 1F1B)
+  int zero = 0;                       // 1: ZeRO stage 1 (optimizer state sharded over dp)
+  bool sequence_parallel = false;     // Korthikanti et al. 2022 (needs tp > 1)
+  double bucket_mb = 25;              // data-parallel all-reduce bucket, MiB
 
   // The resolved configuration as a flat JSON object keyed by configuration key (all keys,
   // defaults filled in; lr null when it defaults to the preset's).
   nlohmann::json to_json() const;
-  // global_batch, or micro_batch when unset.
-  int resolved_global_batch() const { return global_batch.value_or(micro_batch); }
+  // global_batch, or micro_batch·dp (one micro-batch per replica) when unset.
+  int resolved_global_batch() const { return global_batch.value_or(micro_batch * dp); }
+  int ranks() const { return dp * tp * pp; }
+  // Micro-batches each replica's pipeline runs per optimizer step.
+  int micro_batches() const { return resolved_global_batch() / (micro_batch * dp); }
   // loss_scaling with auto resolved: true when the loss is scaled dynamically.
   bool dynamic_loss_scaling() const {
     return loss_scaling == "dynamic" || (loss_scaling == "auto" && precision == "fp16");

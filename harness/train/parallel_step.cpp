@@ -89,7 +89,7 @@ double Trainer::job_grad_sum_squares() const {
     }
   }
   double v = local;
-  g.world->all_reduce(Tensor(&v, DType::f64, {1}));
+  g.host->all_reduce(Tensor(&v, DType::f64, {1}));
   return v;
 }
 
@@ -98,7 +98,7 @@ double Trainer::job_grad_sum_squares() const {
 double Trainer::job_mean(double local_sum, double count) const {
   const ProcessGrid& g = *par_->grid;
   double v = (model_.last_stage() && g.coord.tp_rank == 0) ? local_sum : 0.0;
-  g.world->all_reduce(Tensor(&v, DType::f64, {1}));
+  g.host->all_reduce(Tensor(&v, DType::f64, {1}));
   return v / count;
 }
 
@@ -249,7 +249,7 @@ StepRecord Trainer::parallel_step() {
   r.comm[static_cast<std::size_t>(ParallelDim::data)] = g.data->take_stats();
   r.comm[static_cast<std::size_t>(ParallelDim::tensor)] = g.tensor->take_stats();
   r.comm[static_cast<std::size_t>(ParallelDim::pipeline)] = g.pipeline->take_stats();
-  r.comm[static_cast<std::size_t>(ParallelDim::world)] = g.world->take_stats();
+  r.comm[static_cast<std::size_t>(ParallelDim::world)] = g.host->take_stats();
   if (g.embedding) r.comm_embedding = g.embedding->take_stats();
   r.phase_s = profiler_.take_phase_seconds();
   return r;

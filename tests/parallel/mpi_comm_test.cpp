@@ -16,6 +16,8 @@
 namespace tb {
 namespace {
 
+std::size_t sz(std::int64_t x) { return static_cast<std::size_t>(x); }
+
 template <class T>
 Tensor view(std::vector<T>& v) {
   return Tensor(v.data(), dtype_of<T>(), {static_cast<std::int64_t>(v.size())});
@@ -43,11 +45,11 @@ class MpiCommTest : public ::testing::Test {
  protected:
   void SetUp() override {
     comm = MpiComm::world();
-    n = comm->size();
-    me = comm->rank();
+    n_ = comm->size();
+    me_ = comm->rank();
   }
   std::unique_ptr<MpiComm> comm;
-  int n = 1, me = 0;
+  int n_ = 1, me_ = 0;
 };
 
 template <class T>
@@ -56,10 +58,10 @@ using Floats = ::testing::Types<float, double>;
 TYPED_TEST_SUITE(MpiReduceTest, Floats);
 
 TYPED_TEST(MpiReduceTest, AllReduceSums) {
-  const int n = this->n, me = this->me;
+  const int n = this->n_, me = this->me_;
   for (std::int64_t len : {1, 7, 4096, 300001}) {
     std::vector<TypeParam> x(static_cast<std::size_t>(len));
-    for (std::int64_t i = 0; i < len; ++i) x[std::size_t(i)] = TypeParam(me * 1000 + i % 977);
+    for (std::int64_t i = 0; i < len; ++i) x[sz(i)] = TypeParam(me * 1000 + i % 977);
     this->comm->all_reduce(view(x));
     // Σ_r (1000 r + i mod 977) = 1000·n(n−1)/2 + n·(i mod 977)
     EXPECT_TRUE(all_equal(x, [&](std::int64_t i) { return 500.0 * n * (n - 1) + n * (i % 977); }))
@@ -68,10 +70,10 @@ TYPED_TEST(MpiReduceTest, AllReduceSums) {
 }
 
 TYPED_TEST(MpiReduceTest, ReduceScatterGivesEachRankItsChunkOfTheSum) {
-  const int n = this->n, me = this->me;
+  const int n = this->n_, me = this->me_;
   const std::int64_t m = 1031;
-  std::vector<TypeParam> in(std::size_t(n * m)), out(std::size_t(m), TypeParam(-1));
-  for (std::int64_t j = 0; j < n * m; ++j) in[std::size_t(j)] = TypeParam(me + 3 * (j % 1000));
+  std::vector<TypeParam> in(sz(n * m)), out(sz(m), TypeParam(-1));
+  for (std::int64_t j = 0; j < n * m; ++j) in[sz(j)] = TypeParam(me + 3 * (j % 1000));
   this->comm->reduce_scatter(view(out), view(in));
   EXPECT_TRUE(all_equal(out, [&](std::int64_t i) {
     const std::int64_t j = me * m + i;
@@ -80,7 +82,7 @@ TYPED_TEST(MpiReduceTest, ReduceScatterGivesEachRankItsChunkOfTheSum) {
 }
 
 TYPED_TEST(MpiReduceTest, AllReduceAsyncWithTestThenWait) {
-  const int n = this->n, me = this->me;
+  const int n = this->n_, me = this->me_;
   std::vector<TypeParam> a(50000), b(333);
   for (std::size_t i = 0; i < a.size(); ++i) a[i] = TypeParam(me + 1 + int(i % 5));
   for (std::size_t i = 0; i < b.size(); ++i) b[i] = TypeParam(2 * me);
@@ -105,28 +107,31 @@ TYPED_TEST(MpiReduceTest, AllReduceAsyncWithTestThenWait) {
 }
 
 TEST_F(MpiCommTest, AllGatherConcatenatesInRankOrder) {
+  const int n = n_, me = me_;
   const std::int64_t m = 513;
-  std::vector<float> in(std::size_t(m)), out(std::size_t(n * m), -1.0f);
-  for (std::int64_t i = 0; i < m; ++i) in[std::size_t(i)] = float(100 * me + i);
+  std::vector<float> in(sz(m)), out(sz(n * m), -1.0f);
+  for (std::int64_t i = 0; i < m; ++i) in[sz(i)] = float(100 * me + i);
   comm->all_gather(view(out), view(in));
   EXPECT_TRUE(all_equal(out, [&](std::int64_t i) { return 100.0 * (i / m) + i % m; }));
   // Bytes of any dtype.
-  std::vector<std::int32_t> id{me * 7 + 1}, ids(std::size_t(n), -1);
+  std::vector<std::int32_t> id{me * 7 + 1}, ids(sz(n), -1);
   comm->all_gather(view(ids), view(id));
   EXPECT_TRUE(all_equal(ids, [&](std::int64_t r) { return r * 7 + 1; }));
 }
 
 TEST_F(MpiCommTest, AllToAllSendsChunkJToRankJ) {
+  const int n = n_, me = me_;
   const std::int64_t m = 257;
-  std::vector<double> in(std::size_t(n * m)), out(std::size_t(n * m), -1.0);
+  std::vector<double> in(sz(n * m)), out(sz(n * m), -1.0);
   // Chunk j of rank r: 1000 r + 10 j + e.
-  for (std::int64_t k = 0; k < n * m; ++k) in[std::size_t(k)] = 1000.0 * me + 10.0 * (k / m) + k % m;
+  for (std::int64_t k = 0; k < n * m; ++k) in[sz(k)] = 1000.0 * me + 10.0 * (k / m) + k % m;
   comm->all_to_all(view(out), view(in));
   // Chunk i of the output came from rank i: its chunk `me`.
   EXPECT_TRUE(all_equal(out, [&](std::int64_t k) { return 1000.0 * (k / m) + 10.0 * me + k % m; }));
 }
 
 TEST_F(MpiCommTest, BroadcastFromEveryRoot) {
+  const int n = n_, me = me_;
   for (int root = 0; root < n; ++root) {
     std::vector<float> t(1000, -1.0f);
     if (me == root) {
@@ -138,6 +143,7 @@ TEST_F(MpiCommTest, BroadcastFromEveryRoot) {
 }
 
 TEST_F(MpiCommTest, SendRecvBetweenPairs) {
+  const int n = n_, me = me_;
   // Pairs (0,1), (2,3): the even rank sends first, then receives the odd rank's answer.
   const int peer = me ^ 1;
   if (peer >= n) GTEST_SKIP() << "odd world size";
@@ -154,6 +160,7 @@ TEST_F(MpiCommTest, SendRecvBetweenPairs) {
 }
 
 TEST_F(MpiCommTest, SendAsyncAroundARing) {
+  const int n = n_, me = me_;
   const int next = (me + 1) % n, prev = (me + n - 1) % n;
   std::vector<std::int32_t> out(1 << 20), in(1 << 20, -1);
   for (std::size_t i = 0; i < out.size(); ++i) out[i] = me * 3 + int(i % 11);
@@ -165,6 +172,7 @@ TEST_F(MpiCommTest, SendAsyncAroundARing) {
 }
 
 TEST_F(MpiCommTest, BadArgumentsAreOneLineErrors) {
+  const int n = n_, me = me_;
   std::vector<std::int32_t> ints(4);
   EXPECT_THROW(comm->all_reduce(view(ints)), std::invalid_argument);
   std::vector<float> a(5), b(3);
@@ -182,10 +190,11 @@ TEST_F(MpiCommTest, BadArgumentsAreOneLineErrors) {
 // comm.h: all-reduce counts the buffer, reduce-scatter its input, all-gather its output,
 // all-to-all, broadcast, send and recv the tensor, barrier nothing.
 TEST_F(MpiCommTest, StatsCountTheDocumentedPayloads) {
+  const int n = n_, me = me_;
   (void)comm->take_stats();
   std::vector<float> f(1000);
-  std::vector<double> rs_in(std::size_t(n) * 64), rs_out(64), ag_in(10), ag_out(std::size_t(n) * 10);
-  std::vector<std::int32_t> a2a_in(std::size_t(n) * 5), a2a_out(std::size_t(n) * 5);
+  std::vector<double> rs_in(sz(n) * 64), rs_out(64), ag_in(10), ag_out(sz(n) * 10);
+  std::vector<std::int32_t> a2a_in(sz(n) * 5), a2a_out(sz(n) * 5);
   std::vector<float> msg(300), got(300);
   comm->all_reduce(view(f));                          // 4000
   comm->reduce_scatter(view(rs_out), view(rs_in));    // 8·64n

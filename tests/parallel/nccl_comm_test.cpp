@@ -22,6 +22,8 @@
 namespace tb {
 namespace {
 
+std::size_t sz(std::int64_t x) { return static_cast<std::size_t>(x); }
+
 // Why this rank cannot run the tests, or "".
 std::string unusable_reason() {
   if (!cuda_backend_built()) return "this build has no CUDA backend";
@@ -59,8 +61,8 @@ class NcclCommTest : public ::testing::Test {
   }
   void SetUp() override {
     if (!skip_.empty()) GTEST_SKIP() << skip_;
-    n = comm_->size();
-    me = comm_->rank();
+    n_ = comm_->size();
+    me_ = comm_->rank();
   }
 
   // A device tensor holding `values`, freed with the test.
@@ -92,7 +94,7 @@ class NcclCommTest : public ::testing::Test {
   static NcclComm* comm_;
   static std::string skip_;
   std::vector<Buffer> buffers_;
-  int n = 1, me = 0;
+  int n_ = 1, me_ = 0;
 };
 MpiComm* NcclCommTest::mpi_ = nullptr;
 Backend* NcclCommTest::backend_ = nullptr;
@@ -100,6 +102,7 @@ NcclComm* NcclCommTest::comm_ = nullptr;
 std::string NcclCommTest::skip_;
 
 TEST_F(NcclCommTest, AllReduceF32AndF64) {
+  const int n = n_, me = me_;
   std::vector<float> f(100003);
   std::vector<double> d(4099);
   for (std::size_t i = 0; i < f.size(); ++i) f[i] = float(me * 100 + int(i % 97));
@@ -112,25 +115,26 @@ TEST_F(NcclCommTest, AllReduceF32AndF64) {
 }
 
 TEST_F(NcclCommTest, ReduceScatterAllGatherAllToAll) {
+  const int n = n_, me = me_;
   const std::int64_t m = 1000;
-  std::vector<float> in(std::size_t(n * m)), none(std::size_t(n * m), -1.0f);
-  for (std::int64_t j = 0; j < n * m; ++j) in[std::size_t(j)] = float(me + 3 * (j % 500));
+  std::vector<float> in(sz(n * m)), none(sz(n * m), -1.0f);
+  for (std::int64_t j = 0; j < n * m; ++j) in[sz(j)] = float(me + 3 * (j % 500));
   const Tensor tin = device(in);
-  const Tensor rs = device(std::vector<float>(std::size_t(m), -1.0f));
+  const Tensor rs = device(std::vector<float>(sz(m), -1.0f));
   comm_->reduce_scatter(rs, tin);
   EXPECT_EQ(wrong(host<float>(rs), [&](std::int64_t i) {
               return 0.5 * n * (n - 1) + 3.0 * n * ((me * m + i) % 500);
             }),
             0);
 
-  std::vector<float> mine(std::size_t(m));
-  for (std::int64_t i = 0; i < m; ++i) mine[std::size_t(i)] = float(100 * me + i);
+  std::vector<float> mine(sz(m));
+  for (std::int64_t i = 0; i < m; ++i) mine[sz(i)] = float(100 * me + i);
   const Tensor ag = device(none);
   comm_->all_gather(ag, device(mine));
   EXPECT_EQ(wrong(host<float>(ag), [&](std::int64_t i) { return 100.0 * (i / m) + i % m; }), 0);
 
-  std::vector<float> chunks(std::size_t(n * m));
-  for (std::int64_t k = 0; k < n * m; ++k) chunks[std::size_t(k)] = float(1000 * me + 10 * (k / m) + k % 7);
+  std::vector<float> chunks(sz(n * m));
+  for (std::int64_t k = 0; k < n * m; ++k) chunks[sz(k)] = float(1000 * me + 10 * (k / m) + k % 7);
   const Tensor a2a = device(none);
   comm_->all_to_all(a2a, device(chunks));
   EXPECT_EQ(wrong(host<float>(a2a),
@@ -139,6 +143,7 @@ TEST_F(NcclCommTest, ReduceScatterAllGatherAllToAll) {
 }
 
 TEST_F(NcclCommTest, BroadcastAndBarrier) {
+  const int n = n_, me = me_;
   for (int root = 0; root < n; ++root) {
     std::vector<std::int32_t> v(5000, -1);
     if (me == root) {
@@ -152,6 +157,7 @@ TEST_F(NcclCommTest, BroadcastAndBarrier) {
 }
 
 TEST_F(NcclCommTest, SendRecvSendAsyncAndExchange) {
+  const int n = n_, me = me_;
   if (n < 2) GTEST_SKIP() << "point-to-point needs two ranks";
   const int next = (me + 1) % n, prev = (me + n - 1) % n;
   std::vector<float> out(1 << 22);  // 16 MiB: beyond NCCL's buffers
@@ -183,6 +189,7 @@ TEST_F(NcclCommTest, SendRecvSendAsyncAndExchange) {
 }
 
 TEST_F(NcclCommTest, AllReduceAsyncTestThenWait) {
+  const int n = n_, me = me_;
   std::vector<float> v(1 << 20);
   for (std::size_t i = 0; i < v.size(); ++i) v[i] = float(me + 1 + int(i % 3));
   const Tensor t = device(v);
@@ -207,6 +214,7 @@ TEST_F(NcclCommTest, AllReduceAsyncTestThenWait) {
 }
 
 TEST_F(NcclCommTest, GridCommunicatorsMirrorTheMpiGrid) {
+  const int n = n_, me = me_;
   ProcessGrid g = make_nccl_grid({n, 1, 1}, cuda_stream_of(*backend_));
   ASSERT_TRUE(g.world && g.data && g.tensor && g.pipeline);
   EXPECT_EQ(g.data->backend_name(), "nccl");
@@ -215,7 +223,7 @@ TEST_F(NcclCommTest, GridCommunicatorsMirrorTheMpiGrid) {
   EXPECT_FALSE(g.embedding);
   // Members of the data group, gathered over NCCL: every world rank in order.
   const Tensor id = device(std::vector<std::int32_t>{me});
-  const Tensor all = device(std::vector<std::int32_t>(std::size_t(n), -1));
+  const Tensor all = device(std::vector<std::int32_t>(sz(n), -1));
   g.data->all_gather(all, id);
   EXPECT_EQ(wrong(host<std::int32_t>(all), [](std::int64_t r) { return r; }), 0);
 }
