@@ -82,6 +82,34 @@ void GptModel::set_tensor_parallel(Comm* comm) {
   tp_comm_ = comm;
 }
 
+void GptModel::set_sequence_parallel(bool on) {
+  if (on && tp() == 1) {
+    throw std::invalid_argument(
+        "sequence_parallel = true with tensor_parallel = 1 (expected tensor_parallel > 1)");
+  }
+  seq_parallel_ = on;
+  B_ = 0;  // re-carve at the next forward
+  acts_.clear();
+}
+
+std::vector<std::pair<std::int64_t, std::int64_t>> GptModel::sequence_parallel_grad_ranges()
+    const {
+  std::vector<std::pair<std::int64_t, std::int64_t>> r;
+  if (!seq_parallel_) return r;
+  for (int l = shard_.layer_begin; l < layer_end_; ++l) {
+    for (const char* ln : {"ln1", "ln2"}) {
+      const ParameterSpec& w = layout_.find(block(l) + ln + ".weight");
+      r.emplace_back(w.offset, w.offset + 2 * w.numel());  // weight, then bias
+    }
+  }
+  return r;
+}
+
+Tensor GptModel::my_rows(const Tensor& full) const {
+  const std::int64_t n = full.numel() / tp();
+  return full.slice(n * shard_.tensor_parallel_rank, {n / config_.d_model, config_.d_model});
+}
+
 void GptModel::set_pipeline_slots(int slots) {
   if (slots < 1) {
     throw std::invalid_argument("pipeline slots = " + std::to_string(slots) + " (expected >= 1)");
@@ -227,31 +255,43 @@ void GptModel::ensure_buffers(int B) {
   const std::int64_t n_layers = interval > 0 ? std::min(interval, L) : L;
   const std::int64_t n_segments = interval > 0 ? (L + interval - 1) / interval : 0;
   const bool last = last_stage();
+  const bool sp = seq_parallel_;
+  if (sp && (B * T) % t != 0) {
+    throw std::invalid_argument("sequence_parallel over tensor_parallel = " + std::to_string(t) +
+                                " ranks: micro_batch·seq = " + std::to_string(B * T) +
+                                " rows (expected a multiple of tensor_parallel)");
+  }
+  // The residual stream's shape: (B,T,C), or this rank's rows of it.
+  const std::vector<std::int64_t> rows =
+      sp ? std::vector<std::int64_t>{B * T / t, C} : std::vector<std::int64_t>{B, T, C};
+  const std::vector<std::int64_t> row_stats =
+      sp ? std::vector<std::int64_t>{B * T / t} : std::vector<std::int64_t>{B, T};
   // Stored at the activation width; LayerNorm statistics, logits and losses in dtype_.
   const DType act = dtype_ == DType::f64 ? dtype_ : activation_dtype(precision_.mode);
   auto carve_slot = [&](Carver& k, const Tensor& shared_att) {
     const auto A = [&](std::vector<std::int64_t> shape) { return k.take(act, std::move(shape)); };
     Activations a;
-    a.encoded = A({B, T, C});
+    a.encoded = A(rows);
     if (n_segments > 0) a.segment_inputs.push_back(a.encoded);
-    for (std::int64_t j = 1; j < n_segments; ++j) a.segment_inputs.push_back(A({B, T, C}));
+    for (std::int64_t j = 1; j < n_segments; ++j) a.segment_inputs.push_back(A(rows));
     a.layers.resize(static_cast<std::size_t>(n_layers));
     for (auto& la : a.layers) {
       la.ln1 = A({B, T, C});
-      la.ln1_mean = k.take({B, T});
-      la.ln1_rstd = k.take({B, T});
+      la.ln1_mean = k.take(row_stats);
+      la.ln1_rstd = k.take(row_stats);
       la.qkv = A({B, T, 3 * Ct});
       la.att = policy_.selective ? shared_att : A({B, NHt, T, T});
       la.atty = A({B, T, Ct});
-      la.res_att = A({B, T, C});
+      la.res_att = A(rows);
       la.ln2 = A({B, T, C});
-      la.ln2_mean = k.take({B, T});
-      la.ln2_rstd = k.take({B, T});
+      la.ln2_mean = k.take(row_stats);
+      la.ln2_rstd = k.take(row_stats);
       la.fch = A({B, T, 4 * Ct});
       la.fch_gelu = A({B, T, 4 * Ct});
-      la.res_mlp = A({B, T, C});
+      la.res_mlp = A(rows);
     }
     if (last) {
+      if (sp) a.final_input = A({B, T, C});
       a.lnf = A({B, T, C});
       a.lnf_mean = k.take({B, T});
       a.lnf_rstd = k.take({B, T});
@@ -288,7 +328,7 @@ void GptModel::ensure_buffers(int B) {
 
   // Activation gradients, at the activation width.
   auto carve_work = [&](Carver& k) {
-    d_residual_ = k.take({B, T, C});
+    d_residual_ = k.take(rows);
     d_tmp_ = k.take({B, T, C});
     d_qkv_ = k.take({B, T, 3 * Ct});
     d_fch_ = k.take({B, T, 4 * Ct});
@@ -306,6 +346,20 @@ void GptModel::ensure_buffers(int B) {
     tp_buf_ = backend_.allocate(static_cast<std::size_t>(B * T * C) * dtype_size(pt),
                                 MemoryCategory::communication, "tensor-parallel partial sums");
     tp_partial_ = Tensor(tp_buf_.data(), pt, {B, T, C});
+  }
+  sp_buf_ = {};
+  if (sp) {
+    auto carve_sp = [&](Carver& k) {
+      sp_rows_ = k.take(tp_partial_.dtype, rows);
+      sp_local_ = k.take(act, rows);
+      sp_full_ = k.take(act, {B, T, C});
+    };
+    Carver size(nullptr, act);
+    carve_sp(size);
+    sp_buf_ = backend_.allocate(size.used(), MemoryCategory::communication,
+                                "sequence-parallel rows");
+    Carver real_sp(sp_buf_.data(), act);
+    carve_sp(real_sp);
   }
   B_ = B;
 }
@@ -335,8 +389,34 @@ void GptModel::row_parallel_forward(const Tensor& out, const Tensor& residual, c
   const Tensor bias_t = shard_.tensor_parallel_rank == 0 ? param(bias) : Tensor{};
   backend_.matmul_forward(tp_partial_, inp, gemm_weight(weight), bias_t, false, precision);
   backend_.synchronize();
+  if (seq_parallel_) {
+    // Sequence parallelism: each rank gets the sum of its rows only (Korthikanti's ḡ).
+    tp_comm_->reduce_scatter(sp_rows_, tp_partial_);
+    backend_.add(out, residual, sp_rows_);
+    return;
+  }
   tp_comm_->all_reduce(tp_partial_);
   backend_.add(out, residual, tp_partial_);
+}
+
+void GptModel::layernorm_to_gemm(const Tensor& out, const Tensor& mean, const Tensor& rstd,
+                                 const Tensor& inp, const std::string& weight,
+                                 const std::string& bias) {
+  if (!seq_parallel_) {
+    backend_.layernorm_forward(out, mean, rstd, inp, param(weight), param(bias));
+    return;
+  }
+  // This rank's rows, then every rank's (Korthikanti's g: all-gather forward).
+  backend_.layernorm_forward(sp_local_, mean, rstd, inp, param(weight), param(bias));
+  backend_.synchronize();
+  tp_comm_->all_gather(out, sp_local_);
+}
+
+const Tensor& GptModel::gathered_grad() {
+  if (!seq_parallel_) return d_residual_;
+  backend_.synchronize();
+  tp_comm_->all_gather(sp_full_, d_residual_);
+  return sp_full_;
 }
 
 Tensor GptModel::column_parallel_backward(const Tensor& dinp, const std::string& weight,
@@ -348,6 +428,11 @@ Tensor GptModel::column_parallel_backward(const Tensor& dinp, const std::string&
                            precision);
   if (tp() > 1) {
     backend_.synchronize();
+    if (seq_parallel_) {
+      // Sequence parallelism: the gradient of this rank's rows only (g's conjugate).
+      tp_comm_->reduce_scatter(sp_rows_, tp_partial_);
+      return sp_rows_;
+    }
     tp_comm_->all_reduce(tp_partial_);
   }
   return target;
@@ -359,15 +444,13 @@ void GptModel::layer_forward(Activations& a, int l) {
   const std::string b = block(shard_.layer_begin + l);
   auto& be = backend_;
   const int heads = config_.n_head / tp();
-  be.layernorm_forward(la.ln1, la.ln1_mean, la.ln1_rstd, input, param(b + "ln1.weight"),
-                       param(b + "ln1.bias"));
+  layernorm_to_gemm(la.ln1, la.ln1_mean, la.ln1_rstd, input, b + "ln1.weight", b + "ln1.bias");
   be.matmul_forward(la.qkv, la.ln1, gemm_weight(b + "attn.qkv.weight"),
                     param(b + "attn.qkv.bias"), false, gemm_precision(l, 0));
   be.attention_forward(la.atty, la.att, la.qkv, heads);
   row_parallel_forward(la.res_att, input, la.atty, b + "attn.proj.weight", b + "attn.proj.bias",
                        gemm_precision(l, 1));
-  be.layernorm_forward(la.ln2, la.ln2_mean, la.ln2_rstd, la.res_att, param(b + "ln2.weight"),
-                       param(b + "ln2.bias"));
+  layernorm_to_gemm(la.ln2, la.ln2_mean, la.ln2_rstd, la.res_att, b + "ln2.weight", b + "ln2.bias");
   be.matmul_forward(la.fch, la.ln2, gemm_weight(b + "mlp.fc.weight"), param(b + "mlp.fc.bias"),
                     false, gemm_precision(l, 2));
   be.gelu_forward(la.fch_gelu, la.fch);
@@ -395,7 +478,18 @@ double GptModel::forward(int slot, const std::int32_t* inputs, const std::int32_
   if (!weights_lp_.empty()) backend_.convert(weights_lp_, params_all_);
   if (first) {
     backend_.copy_from_host(a.tokens, inputs);
-    backend_.embedding_forward(a.encoded, a.tokens, param("wte"), param("wpe"));
+    if (seq_parallel_) {
+      // Every rank looks up all rows (the embedding is replicated) and keeps its own.
+      backend_.embedding_forward(tp_partial_, a.tokens, param("wte"), param("wpe"));
+      const Tensor mine = my_rows(tp_partial_);
+      if (mine.dtype == a.encoded.dtype) {
+        backend_.copy(a.encoded, mine);
+      } else {
+        backend_.convert(a.encoded, mine);
+      }
+    } else {
+      backend_.embedding_forward(a.encoded, a.tokens, param("wte"), param("wpe"));
+    }
   }
   if (last) backend_.copy_from_host(a.targets, targets);
   const int L = local_layers(), k = policy_.interval;
@@ -407,8 +501,13 @@ double GptModel::forward(int slot, const std::int32_t* inputs, const std::int32_
     layer_forward(a, l);
   }
   if (!last) return 0;
-  const Tensor& x = L > 0 ? layer_acts(a, L - 1).res_mlp : a.encoded;
-  backend_.layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, x, param("lnf.weight"),
+  const Tensor* x = L > 0 ? &layer_acts(a, L - 1).res_mlp : &a.encoded;
+  if (seq_parallel_) {
+    backend_.synchronize();
+    tp_comm_->all_gather(a.final_input, *x);
+    x = &a.final_input;
+  }
+  backend_.layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, *x, param("lnf.weight"),
                              param("lnf.bias"));
   backend_.matmul_forward(a.logits, a.lnf, gemm_weight("wte"), Tensor{}, false,
                           gemm_precision(L, 0));
@@ -433,8 +532,9 @@ void GptModel::layer_backward(Activations& a, int l, Profiler* profiler) {
     be.attention_forward(d_atty, la.att, la.qkv, heads);
   }
   // res_mlp = res_att + fch_gelu·Wpᵀ + bp
-  be.matmul_backward(d_fch_, grad(b + "mlp.proj.weight"), grad(b + "mlp.proj.bias"), d_residual_,
-                     la.fch_gelu, gemm_weight(b + "mlp.proj.weight"), gemm_precision(l, 3));
+  be.matmul_backward(d_fch_, grad(b + "mlp.proj.weight"), grad(b + "mlp.proj.bias"),
+                     gathered_grad(), la.fch_gelu, gemm_weight(b + "mlp.proj.weight"),
+                     gemm_precision(l, 3));
   be.gelu_backward(d_fch_, la.fch, d_fch_);
   const Tensor d_ln2 = column_parallel_backward(d_tmp_, b + "mlp.fc.weight", b + "mlp.fc.bias",
                                                 d_fch_, la.ln2, gemm_precision(l, 2));
@@ -442,7 +542,7 @@ void GptModel::layer_backward(Activations& a, int l, Profiler* profiler) {
                         la.res_att, param(b + "ln2.weight"), la.ln2_mean, la.ln2_rstd);
   // res_att = input + atty·Wapᵀ + bap
   be.matmul_backward(d_atty, grad(b + "attn.proj.weight"), grad(b + "attn.proj.bias"),
-                     d_residual_, la.atty, gemm_weight(b + "attn.proj.weight"),
+                     gathered_grad(), la.atty, gemm_weight(b + "attn.proj.weight"),
                      gemm_precision(l, 1));
   be.attention_backward(d_qkv_, d_att_, d_atty, la.qkv, la.att, heads);
   const Tensor d_ln1 = column_parallel_backward(d_tmp_, b + "attn.qkv.weight",
@@ -469,12 +569,18 @@ void GptModel::backward(int slot, Profiler* profiler, double loss_scale) {
   if (last_stage()) {
     backend_.softmax_cross_entropy_backward(a.logits, a.targets, loss_scale / double(N));
     // With checkpointing the last block's output is still in the segment buffers from forward.
-    const Tensor& last = L > 0 ? layer_acts(a, L - 1).res_mlp : a.encoded;
+    const Tensor& last = seq_parallel_ ? a.final_input
+                         : L > 0       ? layer_acts(a, L - 1).res_mlp
+                                       : a.encoded;
     backend_.matmul_backward(d_tmp_, grad("wte"), Tensor{}, a.logits, a.lnf, gemm_weight("wte"),
                              gemm_precision(L, 0));
-    backend_.fill_zero(d_residual_);
-    backend_.layernorm_backward(d_residual_, grad("lnf.weight"), grad("lnf.bias"), d_tmp_, last,
+    // Under sequence parallelism the final LayerNorm ran on all rows: its input gradient is
+    // full, and this rank keeps its rows.
+    const Tensor& d_final = seq_parallel_ ? sp_full_ : d_residual_;
+    backend_.fill_zero(d_final);
+    backend_.layernorm_backward(d_final, grad("lnf.weight"), grad("lnf.bias"), d_tmp_, last,
                                 param("lnf.weight"), a.lnf_mean, a.lnf_rstd);
+    if (seq_parallel_) backend_.copy(d_residual_, my_rows(sp_full_));
     if (grad_ready_) {
       const ParameterSpec& w = layout_.find("lnf.weight");
       backend_.synchronize();
@@ -500,7 +606,12 @@ void GptModel::backward(int slot, Profiler* profiler, double loss_scale) {
       }
     }
   }
-  if (first_stage()) backend_.embedding_backward(grad("wte"), grad("wpe"), d_residual_, a.tokens);
+  if (first_stage()) {
+    // Under sequence parallelism every rank scatters all rows' gradients (gathered) into its
+    // replicated embeddings, as every rank looked all of them up.
+    const Tensor& d_emb = gathered_grad();
+    backend_.embedding_backward(grad("wte"), grad("wpe"), d_emb, a.tokens);
+  }
   if (!fp8_.empty()) {
     backend_.synchronize();  // the amaxes are host values once the device is done
     for (auto& d : fp8_) d.commit();

@@ -38,7 +38,15 @@
 // `communication` memory (fp32; f64 in an f64 model). A pipeline stage runs its layer range
 // [layer_begin, layer_end): L above becomes its layer count, the first stage embeds, every
 // other stage's `encoded` holds the activation received from the stage before, and only the
-// last stage has E. With several micro-batches in flight (pipeline_slots n: GPipe keeps m,
+// last stage has E. Sequence parallelism (Korthikanti et al. 2022, §4.2.2) splits the
+// residual stream — block inputs and outputs, residuals, LayerNorm statistics — by rows
+// (tokens) over the tensor-parallel group: rank r keeps rows [r·N/t, (r+1)·N/t) of the
+// B·T = N. Each LayerNorm runs on its rows and its output is all-gathered for the column-
+// parallel GEMM (that full output is what is saved; Megatron-LM gathers it again in
+// backward instead); each row-parallel GEMM's partial sum is reduce-scattered instead of
+// all-reduced; backward runs the conjugates. The embedding output is split after the
+// (replicated) lookup, and the last block's output gathered before the final LayerNorm, so
+// stages hand on N/t rows. With several micro-batches in flight (pipeline_slots n: GPipe keeps m,
 // 1F1B min(m, p − stage)), every saved tensor exists once per slot — the activations peak is
 // n times one micro-batch's (selective recompute's probabilities buffer is shared by all).
 //
@@ -96,6 +104,9 @@ struct Activations {
   std::vector<LayerActivations> layers;
   // interval k ≥ 1: (B,T,C) input of block j·k for each segment j; inputs[0] is encoded.
   std::vector<Tensor> segment_inputs;
+  // Sequence parallelism: the last block's output gathered over the tensor-parallel group,
+  // the final LayerNorm's input (B,T,C); empty otherwise.
+  Tensor final_input;
   Tensor lnf, lnf_mean, lnf_rstd;  // (B,T,C), (B,T), (B,T)
   Tensor logits;                   // (B,T,V): probabilities after forward, dlogits in backward
   Tensor losses;                   // (B,T)
@@ -117,6 +128,14 @@ class GptModel {
   bool last_stage() const { return layer_end_ == config_.n_layer; }
   // The tensor-parallel group (not owned); its size and rank must be the shard's.
   void set_tensor_parallel(Comm* comm);
+  // Sequence parallelism (Korthikanti et al. 2022, §4.2.2) over the tensor-parallel group:
+  // see the comment above the class. Call before the first forward; needs tp > 1.
+  void set_sequence_parallel(bool on);
+  bool sequence_parallel() const { return seq_parallel_; }
+  // The flat ranges of the parameters whose gradients each tensor-parallel rank only has in
+  // part under sequence parallelism (the blocks' LayerNorms: each rank normalises its own
+  // rows); the trainer sums them over the group once per optimizer step.
+  std::vector<std::pair<std::int64_t, std::int64_t>> sequence_parallel_grad_ranges() const;
   // Micro-batches whose activations are kept at once (pipeline schedules); 1 by default.
   // Like set_checkpointing, call it between steps.
   void set_pipeline_slots(int slots);
@@ -241,6 +260,7 @@ class GptModel {
   Tensor params_all_, grads_all_, params_padded_, grads_padded_, weights_lp_;
   std::vector<DelayedScaling> fp8_;
   Comm* tp_comm_ = nullptr;
+  bool seq_parallel_ = false;
   int slots_ = 1;
   std::function<void(std::int64_t, std::int64_t)> grad_ready_;
 
@@ -251,6 +271,17 @@ class GptModel {
   Tensor d_residual_, d_tmp_, d_qkv_, d_fch_, d_att_;
   // Tensor parallelism: partial sums (B,T,C) all-reduced over the group (communication).
   Tensor tp_partial_;
+  // Sequence parallelism (communication): this rank's rows of a summed partial (fp32), of a
+  // LayerNorm output before its all-gather, and a gathered (B,T,C) gradient.
+  Buffer sp_buf_;
+  Tensor sp_rows_, sp_local_, sp_full_;
+  // This rank's rows of a (B,T,C) tensor under sequence parallelism.
+  Tensor my_rows(const Tensor& full) const;
+  void layernorm_to_gemm(const Tensor& out, const Tensor& mean, const Tensor& rstd,
+                         const Tensor& inp, const std::string& weight, const std::string& bias);
+  // The residual-stream gradient as the row-parallel GEMMs' backward reads it: d_residual_,
+  // or under sequence parallelism its rows gathered from the group.
+  const Tensor& gathered_grad();
 };
 
 }  // namespace tb

@@ -49,6 +49,7 @@ RankSetup make_rank_setup(const RunConfig& c, const ModelConfig& m, Backend& bac
   r.ctx.schedule = parse_pipeline_schedule(c.pp_schedule);
   r.ctx.zero = c.zero;
   r.ctx.bucket_bytes = c.bucket_mb * 1024.0 * 1024.0;
+  r.ctx.sequence_parallel = c.sequence_parallel;
   r.flat_multiple = c.zero == 1 ? c.dp : 1;
   return r;
 }

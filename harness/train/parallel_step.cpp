@@ -40,6 +40,7 @@ void Trainer::setup_parallel(const OptimizerConfig& optimizer) {
     throw std::invalid_argument("zero = " + std::to_string(par_->zero) + " (expected 0 or 1)");
   }
   if (g.shape.tp > 1) model_.set_tensor_parallel(g.tensor.get());
+  if (par_->sequence_parallel) model_.set_sequence_parallel(true);
   const int m = training_.accumulation;
   model_.set_pipeline_slots(pipeline_slots(par_->schedule, g.shape.pp, g.coord.pp_rank, m));
   act_send_req_.resize(static_cast<std::size_t>(model_.pipeline_slots()));
@@ -119,15 +120,23 @@ void Trainer::reduce_gradients(int m) {
     be.synchronize();
     g.embedding->all_reduce(model_.grad("wte"));
   }
-  if (g.shape.dp == 1) return;
-  if (buckets_) {
-    buckets_->finish();
-    return;
+  if (g.shape.dp > 1) {
+    if (buckets_) {
+      buckets_->finish();
+    } else {
+      be.synchronize();
+      g.data->reduce_scatter(zero_buf_, model_.grads_padded());
+      const std::int64_t slice = zero_buf_.numel();
+      be.copy(model_.grads_padded().slice(slice * g.coord.dp_rank, {slice}), zero_buf_);
+    }
   }
-  be.synchronize();
-  g.data->reduce_scatter(zero_buf_, model_.grads_padded());
-  const std::int64_t slice = zero_buf_.numel();
-  be.copy(model_.grads_padded().slice(slice * g.coord.dp_rank, {slice}), zero_buf_);
+  // Sequence parallelism: each tensor-parallel rank normalised its own rows, so the blocks'
+  // LayerNorm gradients are summed over the group (Korthikanti et al. 2022, §4.2.2). Sums
+  // commute with the data-parallel ones above; under ZeRO only this rank's slice is used.
+  for (const auto& [begin, end] : model_.sequence_parallel_grad_ranges()) {
+    be.synchronize();
+    g.tensor->all_reduce(model_.grads().slice(begin, {end - begin}));
+  }
 }
 
 StepRecord Trainer::parallel_step() {
