@@ -5,9 +5,10 @@ DIR/report/: index.html (self-contained), index.md, and each plot as SVG and PNG
 plot and table shows: docs/reports.md. Python 3 standard library + matplotlib + numpy.
 
 Modules, one job each: load (read and check the results file), families (strategy families
-and point labels from the sweep axes), metrics (per-variant numbers), analysis (everything
-computed once), headlines, plotstyle + plot_speedup + plot_bars + plot_loss (the plots),
-tables, html, markdown, build (writes the directory), cli (the command line).
+and point labels from the sweep axes), metrics (per-variant numbers), parallel (the parallel
+object of a line), analysis (everything computed once), headlines, plotstyle + plot_speedup +
+plot_bars + plot_loss + plot_parallel (the plots), tables, html, markdown, build (writes the
+directory), cli (the command line).
 """
 
 __all__ = ["build_report", "read_results", "ReportError"]

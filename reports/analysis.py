@@ -2,11 +2,12 @@
 label and numbers, the display order, and which variants stay out of the plots and why."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .families import BASELINE, Classified, classify
 from .load import Results, Variant
 from .metrics import Metrics, all_metrics
+from .parallel import Parallel, parallel_of
 
 
 @dataclass
@@ -15,6 +16,17 @@ class Analysis:
     classes: Classified
     metrics: dict[str, Metrics]
     order: list[Variant]  # baseline first, then family by family, each in file order
+    parallel: dict[str, Parallel | None] = field(default_factory=dict)  # id → parallel object
+
+    @property
+    def has_parallel(self) -> bool:
+        """Some line (of any status) is a parallel run (world size > 1): the parallel views."""
+        return any(p is not None and p.is_parallel for p in self.parallel.values())
+
+    def grid(self, v: Variant) -> Parallel | None:
+        """The variant's parallel object when it ran on more than one rank, else None."""
+        p = self.parallel.get(v.id)
+        return p if p is not None and p.is_parallel else None
 
     def family(self, v: Variant) -> str:
         return self.classes.family[v.id]
@@ -70,4 +82,5 @@ def analyse(results: Results) -> Analysis:
         fam = classes.family[v.id]
         return (0 if fam == BASELINE else 1, rank.get(fam, len(rank)), results.variants.index(v))
     order = sorted(results.variants, key=key)
-    return Analysis(results=results, classes=classes, metrics=all_metrics(results), order=order)
+    return Analysis(results=results, classes=classes, metrics=all_metrics(results), order=order,
+                    parallel={v.id: parallel_of(v) for v in results.variants})

@@ -28,11 +28,6 @@ FAMILY_OF_AXIS: dict[str, str] = {
     "loss_scale_growth_interval": "precision",
     "fp8_amax_history": "precision",
     "fp8_margin": "precision",
-    "loss_scaling": "precision",
-    "loss_scale_init": "precision",
-    "loss_scale_growth_interval": "precision",
-    "fp8_amax_history": "precision",
-    "fp8_margin": "precision",
     "checkpoint_interval": "checkpointing",
     "checkpoint_selective": "checkpointing",
     "optimizer": "optimizer",
@@ -60,7 +55,19 @@ FAMILY_OF_AXIS: dict[str, str] = {
     "data_format": "data",
     "markov_branching": "data",
     "memory_limit_bytes": "memory limit",
+    # Parallel runs (docs/parallel.md): the split of the job over ranks.
+    "dp": "parallelism",
+    "tp": "parallelism",
+    "pp": "parallelism",
+    "pp_schedule": "parallelism",
+    "virtual_stages": "parallelism",
+    "zero": "parallelism",
+    "sequence_parallel": "parallelism",
+    "bucket_mb": "parallelism",
 }
+# Axes that qualify another one: shown in a label with it even where they equal the
+# baseline's ("pp2, 1f1b" beside "pp2, gpipe").
+QUALIFIERS: dict[str, tuple[str, ...]] = {"pp": ("pp_schedule", "virtual_stages")}
 # Families that follow a strategy when they change together with one.
 COMPANION_FAMILIES = frozenset({"hyperparameters"})
 BASELINE = "baseline"
@@ -74,6 +81,8 @@ _SHORT: dict[str, str] = {
     "loss_scaling": "loss scaling {}", "loss_scale_init": "scale₀={}",
     "loss_scale_growth_interval": "growth={}", "fp8_amax_history": "amax history={}",
     "fp8_margin": "margin={}",
+    "dp": "dp{}", "tp": "tp{}", "pp": "pp{}", "virtual_stages": "v={}",
+    "bucket_mb": "bucket {} MiB",
 }
 
 
@@ -110,6 +119,12 @@ def short_label(axis: str, value: Any) -> str:
         return value if value == "synthetic" else PurePath(value).name
     if axis == "lr" and value is None:
         return "preset lr"
+    if axis == "pp_schedule" and isinstance(value, str):
+        return value
+    if axis == "zero" and value in (0, 1):
+        return "ZeRO-1" if value == 1 else "no ZeRO"
+    if axis == "sequence_parallel" and isinstance(value, bool):
+        return "SP" if value else "no SP"
     return _SHORT.get(axis, axis + "={}").format(compact(value))
 
 
@@ -174,6 +189,10 @@ def classify(results: Results) -> Classified:
         c.family[v.id] = fam
         # Strategy axes first, then their companions: "lamb, lr=0.01, wd=0.01".
         ordered = sorted(diff, key=lambda a: axis_family(a) in COMPANION_FAMILIES)
+        for a in list(ordered):
+            for q in QUALIFIERS.get(a, ()):
+                if q in keys and q not in ordered and not (q == "virtual_stages" and keys[q] == 1):
+                    ordered.insert(ordered.index(a) + 1, q)
         c.label[v.id] = ", ".join(short_label(a, keys[a]) for a in ordered) or v.id
         if fam not in c.families:
             c.families.append(fam)

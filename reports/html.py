@@ -81,9 +81,18 @@ def _figure(p: Plot) -> str:
             f'Vector version: <a href="{escape(p.stem)}.svg">{escape(p.stem)}.svg</a>.</figcaption></figure>')
 
 
+PARALLEL_NOTE = ("Parallel runs (docs/parallel.md) and the single-rank baseline. Communication "
+                 "per optimizer step and dimension: bytes, seconds and calls (medians over the "
+                 "timed steps); for data, the part exposed on the step and the part overlapped "
+                 "with compute. Bubble: the pipeline's measured idle fraction against the "
+                 "analytic (p − 1)/(m + p − 1) of p stages and m micro-batches. Peak memory: the "
+                 "largest rank's measured peak total (memory.peak_total_bytes) and that rank, "
+                 "the one whose category peaks sum highest.")
+
+
 def render(a: Analysis, heads: list[Headline], scenario: Table, environment: Table,
            variants: Table, plots: list[Plot], generated: str,
-           precision: Table | None = None) -> str:
+           precision: Table | None = None, parallel: Table | None = None) -> str:
     name = str(a.results.scenario.get("name", ""))
     desc = str(a.results.scenario.get("description", ""))
     parts = [
@@ -105,6 +114,9 @@ def render(a: Analysis, heads: list[Headline], scenario: Table, environment: Tab
     note = a.not_plotted_note()
     if note:
         parts.append(f'<p class="note">{escape(note)} Their reasons are in the table above.</p>')
+    if parallel is not None:
+        parts += ['<h2 id="parallel">Parallel runs</h2>', f"<p>{escape(PARALLEL_NOTE)}</p>",
+                  render_table(parallel, status_col=2)]
     parts.append("<h2>Plots</h2>")
     parts += [_figure(p) for p in plots]
     parts += ["<h2>Scenario</h2>", render_table(scenario, kv=True),

@@ -148,6 +148,10 @@ def _object(x: Any) -> bool:
     return isinstance(x, dict)
 
 
+def _objects(x: Any) -> bool:
+    return isinstance(x, list) and all(isinstance(e, dict) for e in x)
+
+
 def _curve(x: Any) -> bool:
     return isinstance(x, list) and all(
         isinstance(p, dict) and _is_number(p.get("step")) and _numbers(p.get("eval_loss"))
@@ -155,7 +159,7 @@ def _curve(x: Any) -> bool:
 
 
 _EXPECTED = {_number: "a number", _number_or_null: "a number or null", _pair: "[lo, hi]",
-             _numbers: "an array of numbers", _object: "an object",
+             _numbers: "an array of numbers", _object: "an object", _objects: "an array of objects",
              _curve: "an array of {step, eval_loss: [numbers]}"}
 
 Check = tuple[str, Callable[[Any], bool]]
@@ -175,8 +179,16 @@ _OPTIONAL: list[Check] = [
     ("accuracy.eval_loss_mean", _number), ("accuracy.eval_loss_ci95", _pair),
     ("accuracy.entropy_floor", _number_or_null), ("accuracy.curve", _curve),
     ("vs_baseline", _object), ("vs_baseline.speedup", _number),
-    ("vs_baseline.speedup_ci95", _pair), ("vs_baseline.loss_delta", _number),
+    ("vs_baseline.speedup_ci95", _pair), ("vs_baseline.step_time_ratio", _number),
+    ("vs_baseline.step_time_ratio_ci95", _pair), ("vs_baseline.loss_delta", _number),
     ("vs_baseline.loss_delta_ci95", _pair), ("vs_baseline.loss_delta_rel", _number),
+    ("throughput.tokens_per_s_per_rank", _number),
+    # Parallel runs (docs/parallel.md).
+    ("parallel", _object), ("parallel.dp", _number), ("parallel.tp", _number),
+    ("parallel.pp", _number), ("parallel.world_size", _number),
+    ("parallel.micro_batches", _number), ("parallel.communication", _object),
+    ("parallel.bubble", _object), ("parallel.bubble.measured_fraction", _number_or_null),
+    ("parallel.bubble.analytic_fraction", _number_or_null), ("parallel.ranks", _objects),
 ]
 
 _MISSING = object()

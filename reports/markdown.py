@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .analysis import Analysis
 from .headlines import Headline
-from .html import Plot
+from .html import PARALLEL_NOTE, Plot
 from .tables import Table
 
 
@@ -26,7 +26,7 @@ def render_table(t: Table, kv: bool = False, status_col: int | None = None) -> s
 
 def render(a: Analysis, heads: list[Headline], scenario: Table, environment: Table,
            variants: Table, plots: list[Plot], generated: str,
-           precision: Table | None = None) -> str:
+           precision: Table | None = None, parallel: Table | None = None) -> str:
     name = str(a.results.scenario.get("name", ""))
     desc = str(a.results.scenario.get("description", ""))
     out = [f"# trainbench report: {name}", ""]
@@ -38,6 +38,8 @@ def render(a: Analysis, heads: list[Headline], scenario: Table, environment: Tab
     note = a.not_plotted_note()
     if note:
         out += [f"> {note} Their reasons are in the table above.", ""]
+    if parallel is not None:
+        out += ["## Parallel runs", "", PARALLEL_NOTE, "", render_table(parallel, status_col=2), ""]
     out += ["## Plots", ""]
     for p in plots:
         out += [f"![{p.title}]({p.stem}.png)", "", f"*{p.title}.* {p.caption}", ""]

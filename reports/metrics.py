@@ -34,13 +34,15 @@ class Metrics:
     eval_loss_ci95: tuple[float, float] | None = None
     entropy_floor: float | None = None
     seeds: int = 0
-    # Speedup in tokens/s: the schema's step-time speedup times (this variant's tokens per
-    # step ÷ the baseline's), which is the schema's value whenever the two steps hold the
-    # same number of tokens. A micro-batch sweep without a fixed global batch changes the
+    # Speedup in tokens/s (this variant's ÷ the baseline's). Lines written since 2026-12-01
+    # carry it as vs_baseline.speedup, with the step-time ratio beside it as
+    # vs_baseline.step_time_ratio. Older lines lack step_time_ratio: their speedup is the
+    # step-time ratio, converted here by (this variant's tokens per step ÷ the baseline's).
+    # A micro-batch sweep without a fixed global batch, or a parallel split, changes the
     # tokens per step, and a slower step of twice the tokens is still faster per token.
     speedup: float | None = None
     speedup_ci95: tuple[float, float] | None = None
-    step_speedup: float | None = None          # the schema's: baseline step time ÷ this one
+    step_speedup: float | None = None          # baseline median step time ÷ this one
     tokens_ratio: float = 1.0                  # tokens per step ÷ the baseline's
     loss_delta: float | None = None
     loss_delta_ci95: tuple[float, float] | None = None
@@ -99,13 +101,20 @@ def metrics(v: Variant, base_loss: float | None, base_tokens: float | None = Non
             m.loss_delta, m.loss_delta_ci95 = 0.0, (0.0, 0.0)
             m.loss_delta_pct, m.loss_delta_pct_ci95 = 0.0, (0.0, 0.0)
         return m
-    m.step_speedup = _finite(v.get("vs_baseline.speedup"))
-    ci = _pair(v.get("vs_baseline.speedup_ci95"))
     if m.tokens_per_step and base_tokens:
         m.tokens_ratio = m.tokens_per_step / base_tokens
-    if m.step_speedup is not None:
-        m.speedup = m.step_speedup * m.tokens_ratio
-        m.speedup_ci95 = (ci[0] * m.tokens_ratio, ci[1] * m.tokens_ratio) if ci else None
+    if v.get("vs_baseline.step_time_ratio") is not None:
+        # Schema of 2026-12-01: speedup is already the throughput ratio.
+        m.speedup = _finite(v.get("vs_baseline.speedup"))
+        m.speedup_ci95 = _pair(v.get("vs_baseline.speedup_ci95"))
+        m.step_speedup = _finite(v.get("vs_baseline.step_time_ratio"))
+    else:
+        # Older lines: speedup is the step-time ratio.
+        m.step_speedup = _finite(v.get("vs_baseline.speedup"))
+        ci = _pair(v.get("vs_baseline.speedup_ci95"))
+        if m.step_speedup is not None:
+            m.speedup = m.step_speedup * m.tokens_ratio
+            m.speedup_ci95 = (ci[0] * m.tokens_ratio, ci[1] * m.tokens_ratio) if ci else None
     m.loss_delta = _finite(v.get("vs_baseline.loss_delta"))
     m.loss_delta_ci95 = _pair(v.get("vs_baseline.loss_delta_ci95"))
     rel = _finite(v.get("vs_baseline.loss_delta_rel"))

@@ -2,10 +2,12 @@
 category) and throughput (tokens/s and MFU). Rows are the ok variants, baseline on top.
 
 Series ids (plotstyle.tag): "step.PHASE", "mem.CATEGORY", "mem.limit", "tput.tokens",
-"tput.mfu".
+"tput.mfu"; with parallel runs (docs/parallel.md) also "step.communication.DIM" (data,
+tensor, pipeline), "step.communication.data.overlapped" and "step.bubble".
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,6 +18,7 @@ from matplotlib.ticker import EngFormatter
 from . import plotstyle
 from .analysis import Analysis
 from .load import Variant
+from .parallel import DIMS, Parallel
 
 PHASES = ["forward", "backward", "recompute", "optimizer", "communication", "data_wait"]
 MEMORY = ["parameters", "gradients", "optimizer_state", "activations", "workspace"]
@@ -57,31 +60,114 @@ def phase_ms(v: Variant, phase: str) -> float:
     return 1e3 * _number(s.get("mean", s.get("median", 0.0)))
 
 
+@dataclass
+class _CommSplit:
+    """One row's communication phase, split (ms): per dimension, what the phase holds beyond
+    them ("other", e.g. the tied embedding's gradient sum), the pipeline bubble and the data
+    all-reduce's time overlapped with compute (hidden: not part of the step)."""
+
+    dims: dict[str, float]
+    other: float
+    bubble: float
+    overlapped: float
+
+
+def _comm_split(p: Parallel | None, comm_ms: float, step_ms: float, split: bool) -> _CommSplit:
+    """The communication phase of a row split by dimension (docs/parallel.md): data (its
+    exposed part), tensor and pipeline (seconds_per_step), the rest left as other; and the
+    pipeline bubble (measured fraction × median step). The runtime times a stage's waits for
+    its neighbours as pipeline communication, so the bubble is taken out of the pipeline's
+    part (then out of the rest of the phase): the bar still adds up to the step."""
+    dims = {d: 0.0 for d in DIMS}
+    overlapped = 0.0
+    if split and p is not None:
+        for d in DIMS:
+            c = p.communication.get(d)
+            if c is None:
+                continue
+            if d == "data" and c.exposed_s is not None:
+                dims[d] = 1e3 * c.exposed_s
+                overlapped = 1e3 * (c.overlapped_s or 0.0)
+            else:
+                dims[d] = 1e3 * c.seconds_per_step
+    other = max(0.0, comm_ms - sum(dims.values()))
+    bubble = p.bubble_measured * step_ms if p is not None and p.bubble_measured else 0.0
+    left = bubble
+    taken = min(left, dims["pipeline"])
+    dims["pipeline"] -= taken
+    left -= taken
+    other -= min(left, other)
+    return _CommSplit(dims, other, bubble, overlapped)
+
+
 def draw_steps(a: Analysis) -> Figure:
     rows = _rows(a)
     if not rows:
         return _nothing("Step time by phase", a)
     phases = phase_names(rows)
-    note = ("Mean time per optimizer step spent in each phase over the timed steps (means add "
-            "up to the mean step; the number is that total).")
-    fig = plotstyle.new_figure(8.0, _height(len(rows)), [a.not_plotted_note(), note,
-                                                         a.emulated_note(rows)])
+    grids = [a.grid(v) for v in rows]
+    # Parallel runs: communication by dimension, and the pipeline bubble, where recorded.
+    split_comm = any(g is not None and any(d in g.communication for d in DIMS) for g in grids)
+    bubble = any(g is not None and g.bubble_measured is not None for g in grids)
+    notes = [a.not_plotted_note(),
+             "Mean time per optimizer step spent in each phase over the timed steps (means add "
+             "up to the mean step; the number is that total)."]
+    if split_comm:
+        notes.append("Parallel runs: communication split by dimension (parallel.communication."
+                     "DIM.seconds_per_step, means over ranks; data: its exposed part, with the part "
+                     "overlapped with compute hatched over the end of backward, not added to the "
+                     "step); what the communication phase holds beyond them is 'other comm'.")
+    if bubble:
+        notes.append("Pipeline bubble: the measured fraction of the step the stages waited for "
+                     "their neighbours (parallel.bubble.measured_fraction) × the median step; the "
+                     "runtime times these waits as pipeline communication, so the bubble is taken "
+                     "out of it.")
+    notes.append(a.emulated_note(rows))
+    fig = plotstyle.new_figure(8.0, _height(len(rows)), notes)
     ax = fig.subplots()
     y = np.arange(len(rows))
     left = np.zeros(len(rows))
+    compute_end = np.zeros(len(rows))  # where backward (and its recompute) ends
+    splits = [_comm_split(g, phase_ms(v, "communication"), 1e3 * (a.metrics[v.id].step_median_s or 0.0),
+                          split_comm) for v, g in zip(rows, grids)]
+    segments: list[tuple[str, str, np.ndarray, str]] = []  # series, label, ms, colour
     for p in phases:
-        w = np.array([phase_ms(v, p) for v in rows])
-        bars = ax.barh(y, w, left=left, height=0.62, label=p.replace("_", " "),
-                       color=plotstyle.PHASE_COLORS.get(p, "#BBBBBB"), edgecolor="white", lw=0.4)
-        plotstyle.tag(f"step.{p}", bars.patches)
+        if p != "communication" or not (split_comm or bubble):
+            segments.append((p, p.replace("_", " "), np.array([phase_ms(v, p) for v in rows]),
+                             plotstyle.PHASE_COLORS.get(p, "#BBBBBB")))
+            continue
+        if split_comm:
+            for d in DIMS:
+                segments.append((f"communication.{d}",
+                                 f"{d} comm" + (" (exposed)" if d == "data" else ""),
+                                 np.array([s.dims[d] for s in splits]), plotstyle.COMM_COLORS[d]))
+        if bubble:
+            segments.append(("bubble", "pipeline bubble", np.array([s.bubble for s in splits]),
+                             plotstyle.BUBBLE_COLOR))
+        segments.append(("communication", "other comm" if split_comm else "communication",
+                         np.array([s.other for s in splits]), plotstyle.PHASE_COLORS["communication"]))
+    for series, label, w, colour in segments:
+        bars = ax.barh(y, w, left=left, height=0.62, label=label, color=colour,
+                       edgecolor="white", lw=0.4, hatch="////" if series == "bubble" else None)
+        plotstyle.tag(f"step.{series}", bars.patches)
         left += w
+        if series in ("forward", "backward", "recompute"):
+            compute_end = left.copy()
+    if split_comm:
+        over = np.array([s.overlapped for s in splits])
+        start = np.maximum(compute_end - over, 0.0)
+        bars = ax.barh(y, compute_end - start, left=start, height=0.62, fill=False, hatch="xxx",
+                       edgecolor=plotstyle.COMM_COLORS["data"], lw=0.0,
+                       label="data comm (overlapped)")
+        plotstyle.tag("step.communication.data.overlapped", bars.patches)
     for i, total in enumerate(left):
         ax.text(total, i, f" {total:.3g} ms", va="center", fontsize=7.5, color="0.25")
     _variant_axis(ax, a, rows)
     ax.set_xlabel("time per step (ms)")
     ax.set_title("Step time by phase")
     ax.margins(x=0.12)
-    ax.legend(ncols=len(phases), loc="lower left", bbox_to_anchor=(0, 1.06), fontsize=7.5,
+    n_legend = len(segments) + (1 if split_comm else 0)
+    ax.legend(ncols=min(n_legend, 6), loc="lower left", bbox_to_anchor=(0, 1.06), fontsize=7.5,
               handlelength=1.2, columnspacing=1.0)
     return fig
 

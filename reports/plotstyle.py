@@ -40,6 +40,10 @@ PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F
            "#8C564B", "#7F7F7F", "#BCBD22", "#17BECF", "#9467BD"]
 PHASE_COLORS = {"forward": "#0072B2", "backward": "#56B4E9", "recompute": "#CC79A7",
                 "optimizer": "#009E73", "communication": "#E69F00", "data_wait": "#7F7F7F"}
+# Communication by parallel dimension (the phase itself stays PHASE_COLORS' orange), and the
+# pipeline bubble.
+COMM_COLORS = {"data": "#D55E00", "tensor": "#F0E442", "pipeline": "#8C564B"}
+BUBBLE_COLOR = "#C8C8C8"
 MEMORY_COLORS = {"parameters": "#0072B2", "gradients": "#56B4E9", "optimizer_state": "#009E73",
                  "activations": "#D55E00", "workspace": "#E69F00", "communication": "#CC79A7",
                  "emulation": "#AAAAAA"}

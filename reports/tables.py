@@ -10,12 +10,13 @@ from . import text
 from .analysis import Analysis
 from .families import compact
 from .load import Variant
+from .parallel import DIMS, Parallel
 
 # Top-level keys of a schema-1 line that the variants table or other tables already show.
 KNOWN_KEYS = frozenset({
     "schema_version", "scenario", "variant", "config", "model", "status", "reason", "oom",
     "diverged", "timing", "throughput", "memory", "accuracy", "vs_baseline", "device",
-    "environment", "started_utc", "duration_s"})
+    "environment", "started_utc", "duration_s", "parallel"})
 
 
 @dataclass
@@ -218,5 +219,79 @@ def variants_table(a: Analysis) -> Table:
                   else text.value(v.data[k])) for k in extras],
                note]
         t.add(row, f"status-{v.status}" if v.status in ("ok", "oom", "diverged", "unsupported", "error")
+              else "status-other")
+    return t
+
+
+def _comm_cell(g: Parallel, dim: str) -> str:
+    """A dimension's communication per step: "6.5 MiB, 3.1 ms (41 calls)", data with its
+    exposed and overlapped parts."""
+    c = g.communication.get(dim)
+    if c is None:
+        return "—"
+    if c.bytes_per_step == 0 and c.seconds_per_step == 0:
+        return "none"
+    out = f"{text.human_bytes(c.bytes_per_step)}, {text.ms(c.seconds_per_step)} ms"
+    if c.calls_per_step:
+        out += f" ({c.calls_per_step:.0f} call{'' if c.calls_per_step == 1 else 's'})"
+    if dim == "data" and c.exposed_s is not None and c.overlapped_s is not None:
+        out += f"; exposed {text.ms(c.exposed_s)} ms, overlapped {text.ms(c.overlapped_s)} ms"
+    return out
+
+
+def _fraction(x: float | None) -> str:
+    return "—" if x is None else f"{100 * x:.1f}%"
+
+
+def parallel_table(a: Analysis) -> Table | None:
+    """The parallel runs (docs/parallel.md), when the results hold any: each parallel line
+    (every status) and the single-rank baseline, with the split, ranks, step time, tokens/s,
+    communication per dimension, the pipeline bubble measured against (p − 1)/(m + p − 1) and
+    the largest rank's memory."""
+    if not a.has_parallel:
+        return None
+    t = Table(["#", "variant", "status", "split", "ranks", "step ms (median)", "tokens/s",
+               "tokens/s per rank", "speedup (tokens/s)",
+               *[f"{d} comm per step" for d in DIMS],
+               "bubble measured / analytic (p−1)/(m+p−1)", "peak memory (largest rank)"])
+    t.numeric = {0, 4, 5, 6, 7, 8}
+    t.wide = {9, 10, 11}
+    base = a.baseline
+    rows = [v for v in a.order if a.grid(v) is not None or (v is base and a.grid(v) is None)]
+    for v in rows:
+        g = a.grid(v)
+        m = a.metrics[v.id]
+        label = f"{a.label(v)}\n{v.id}" if a.label(v) != v.id else v.id
+        if g is None:  # the single-rank baseline
+            t.add([str(v.index), label, v.status, "single process", "1",
+                   text.ms(m.step_median_s) if v.ok else "—",
+                   text.rate(m.tokens_per_s) if v.ok else "—",
+                   text.rate(m.tokens_per_s) if v.ok else "—",
+                   "1 (baseline)" if v.ok else "—", "—", "—", "—", "—",
+                   text.human_bytes(m.peak_total_bytes) if m.peak_total_bytes is not None else "—"],
+                  f"status-{v.status}")
+            continue
+        per_rank = v.get("throughput.tokens_per_s_per_rank")
+        if not isinstance(per_rank, (int, float)) and m.tokens_per_s is not None:
+            per_rank = m.tokens_per_s / g.world_size
+        if g.pp > 1:
+            bubble = f"{_fraction(g.bubble_measured)} / {_fraction(g.bubble_analytic)}"
+        else:
+            bubble = "— (no pipeline)"
+        # The runtime records the largest rank's measured total; which rank it is, the
+        # per-rank category peaks tell (the rank whose peaks sum highest).
+        big = g.largest_rank
+        total = m.peak_total_bytes if m.peak_total_bytes is not None else (
+            big.memory_sum if big is not None else None)
+        memory = "—" if total is None else text.human_bytes(total) + (
+            f" (rank {big.rank})" if big is not None else "")
+        t.add([str(v.index), label, v.status, g.split, str(g.world_size),
+               text.ms(m.step_median_s) if v.ok else "—",
+               text.rate(m.tokens_per_s) if v.ok else "—",
+               text.rate(per_rank) if v.ok and isinstance(per_rank, (int, float)) else "—",
+               text.speedup_with_ci(m.speedup, m.speedup_ci95) if v.ok else "—",
+               *[_comm_cell(g, d) if v.ok else "—" for d in DIMS],
+               bubble if v.ok else "—", memory if v.ok else "—"],
+              f"status-{v.status}" if v.status in ("ok", "oom", "diverged", "unsupported", "error")
               else "status-other")
     return t

@@ -71,6 +71,22 @@ def test_unknown_axes_are_their_own_family():
     assert c.families == ["zero_stage"] and c.label[r.variants[1].id] == "zero_stage=3"
 
 
+def test_parallel_axes_form_one_family_and_a_pipeline_names_its_schedule():
+    axes = ["dp", "tp", "pp", "pp_schedule"]
+    rows = [({"dp": 1, "tp": 1, "pp": 1, "pp_schedule": "1f1b"}, True),
+            ({"dp": 2, "tp": 1, "pp": 1, "pp_schedule": "1f1b"}, False),
+            ({"dp": 2, "tp": 2, "pp": 1, "pp_schedule": "1f1b"}, False),
+            ({"dp": 1, "tp": 1, "pp": 2, "pp_schedule": "gpipe"}, False),
+            ({"dp": 1, "tp": 1, "pp": 2, "pp_schedule": "1f1b"}, False)]
+    r = results(axes, rows)
+    c = classify(r)
+    assert c.families == ["parallelism"]
+    # The schedule qualifies pp: shown with it even where it equals the baseline's.
+    assert [c.label[v.id] for v in r.variants[1:]] == ["dp2", "dp2, tp2", "pp2, gpipe", "pp2, 1f1b"]
+    assert short_label("zero", 1) == "ZeRO-1" and short_label("sequence_parallel", True) == "SP"
+    assert short_label("virtual_stages", 2) == "v=2"
+
+
 def test_short_labels():
     assert short_label("precision", "bf16") == "bf16"
     assert short_label("checkpoint_interval", 2) == "k=2"

@@ -39,7 +39,7 @@ def of_kind(found: Counter, pattern: str) -> set[str]:
     return {s for s in found if re.fullmatch(pattern, s)}
 
 
-@pytest.mark.parametrize("fixture", ["single", "product", "mixed"])
+@pytest.mark.parametrize("fixture", ["single", "product", "mixed", "parallel"])
 def test_every_plot_is_written_as_svg_and_png(reports_of, fixture):
     out = reports_of(fixture)
     for stem in PLOTS:

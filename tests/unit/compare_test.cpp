@@ -502,6 +502,80 @@ TEST(Compare, FewSamplesAreFlagged) {
   EXPECT_NE(few_samples_warning(c).find("fewer than 9"), std::string::npos);
 }
 
+// Matched variants whose steps hold different numbers of tokens (a split or batch change
+// between the files) are compared on throughput: a micro-batch-4 step that takes 0.532× the
+// time of a micro-batch-8 step is 1.88× faster per step but 0.94× the tokens/s, so it is
+// slower, not faster.
+TEST(Compare, DifferentTokensPerStepCompareThroughput) {
+  const auto with_tokens = [](json j, double tokens) {
+    j["throughput"] = {{"tokens_per_step", tokens}};
+    return j;
+  };
+  const std::vector<double> loss = {3.20, 3.22, 3.21};
+  const std::vector<double> half_step = scaled(kSamples, 0.532);
+  const ResultsFile base =
+      results("base.jsonl", {with_tokens(timed_line("split", kSamples, loss), 1024),
+                             with_tokens(timed_line("equal", kSamples, loss), 1024),
+                             with_tokens(timed_line("untold", kSamples, loss), 1024)});
+  const ResultsFile next =
+      results("new.jsonl", {with_tokens(timed_line("split", half_step, loss), 512),
+                            with_tokens(timed_line("equal", half_step, loss), 1024),
+                            timed_line("untold", half_step, loss)});
+  const Comparison c = compare_results(base, next);
+  ASSERT_EQ(c.variants.size(), 3u);
+  std::map<std::string, VariantComparison> by;
+  for (const auto& v : c.variants) by[v.id] = v;
+
+  const VariantComparison& split = by["split"];
+  EXPECT_TRUE(split.by_throughput);
+  EXPECT_EQ(*split.base_tokens_per_step, 1024);
+  EXPECT_EQ(*split.new_tokens_per_step, 512);
+  // Time per token: (0.532 · m / 512) / (m / 1024) − 1 = 0.064: 6.4% slower.
+  EXPECT_NEAR(*split.time_change, 2 * 0.532 - 1, 1e-12);
+  std::vector<double> base_tps, new_tps;
+  for (double x : kSamples) base_tps.push_back(1024 / x);
+  for (double x : half_step) new_tps.push_back(512 / x);
+  EXPECT_EQ(*split.time_p, mann_whitney_u(new_tps, base_tps).p);
+  EXPECT_LT(*split.time_p, 1e-4);
+  EXPECT_EQ(split.verdict(), "slower");
+  EXPECT_TRUE(split.regressed());
+  // The median step times stay what the files recorded.
+  EXPECT_NEAR(*split.new_median_s / *split.base_median_s, 0.532, 1e-12);
+
+  // The same tokens per step, or a line that does not say: step times, as before.
+  for (const char* id : {"equal", "untold"}) {
+    const VariantComparison& v = by[id];
+    EXPECT_FALSE(v.by_throughput) << id;
+    EXPECT_NEAR(*v.time_change, 0.532 - 1, 1e-12) << id;
+    EXPECT_EQ(*v.time_p, mann_whitney_u(half_step, kSamples).p) << id;
+    EXPECT_EQ(v.verdict(), "faster") << id;
+  }
+  EXPECT_FALSE(by["untold"].new_tokens_per_step.has_value());
+
+  // The output marks the change and says why, naming the tokens per step.
+  const std::string report = format_comparison(c);
+  EXPECT_NE(report.find("+6.40%*"), std::string::npos) << report;
+  EXPECT_NE(report.find("* compared on throughput, not step time"), std::string::npos) << report;
+  EXPECT_NE(report.find("split (tokens per step: base 1024, new 512)"), std::string::npos)
+      << report;
+  EXPECT_EQ(report.find("equal (tokens per step"), std::string::npos) << report;
+  EXPECT_NE(report.find("REGRESSED: 1 of 3 compared variants: split (slower)"), std::string::npos)
+      << report;
+
+  // Without a split, no note.
+  const std::string plain = format_comparison(compare_results(base, base));
+  EXPECT_EQ(plain.find("compared on throughput"), std::string::npos) << plain;
+
+  // A tokens_per_step that is not a positive number names the line.
+  json bad = with_tokens(timed_line("split", kSamples, loss), 0);
+  std::string msg =
+      thrown_message<ResultsFileError>([&] { compare_results(base, results("n.jsonl", {bad})); });
+  EXPECT_EQ(msg, "n.jsonl:1: throughput.tokens_per_step must be a positive number");
+  bad["throughput"]["tokens_per_step"] = "many";
+  msg = thrown_message<ResultsFileError>([&] { compare_results(base, results("n.jsonl", {bad})); });
+  EXPECT_EQ(msg, "n.jsonl:1: throughput.tokens_per_step must be a number");
+}
+
 TEST(Compare, BadFieldsAndDuplicatesNameTheLine) {
   json bad = timed_line("v", kSamples, {});
   bad["timing"]["samples_s"] = "fast";

@@ -235,12 +235,12 @@ TEST(ScenarioAccumulation, GlobalBatchMustBeAMultipleOfMicroBatch) {
   EXPECT_FALSE(reset.base.global_batch.has_value());
   expect_error(R"({"name": "t", "base": {"micro_batch": 4, "global_batch": 6}})",
                {"/base/global_batch: variant 0 (base): global_batch = 6 is not a multiple "
-                "of micro_batch = 4 (expected a multiple >= micro_batch, or null for "
-                "micro_batch)"});
+                "of micro_batch·dp = 4 (expected a multiple >= micro_batch·dp, or null for "
+                "micro_batch·dp)"});
   expect_error(R"({"name": "t", "base": {"micro_batch": 8, "global_batch": 4}})",
                {"/base/global_batch: variant 0 (base): global_batch = 4 is not a multiple "
-                "of micro_batch = 8 (expected a multiple >= micro_batch, or null for "
-                "micro_batch)"});
+                "of micro_batch·dp = 8 (expected a multiple >= micro_batch·dp, or null for "
+                "micro_batch·dp)"});
   expect_error(R"({"name": "t", "base": {"global_batch": 0}})",
                {"/base/global_batch: 0 (expected an integer from 1 to 1048576 (a multiple "
                 "of micro_batch), or null)"});
@@ -255,8 +255,8 @@ TEST(ScenarioAccumulation, SweptMicroBatchThatDoesNotDivideIsAVariantError) {
   expect_error(R"({"name": "t", "base": {"global_batch": 16},
                    "sweep": {"micro_batch": [16, 8, 3]}})",
                {"/sweep/micro_batch/2: variant 2 (micro_batch=3): global_batch = 16 is not "
-                "a multiple of micro_batch = 3 (expected a multiple >= micro_batch, or null for "
-                "micro_batch)"});
+                "a multiple of micro_batch·dp = 3 (expected a multiple >= micro_batch·dp, or null "
+                "for micro_batch·dp)"});
 }
 
 TEST(ScenarioSchedule, CosineWarmUpMustLeaveDecaySteps) {
@@ -595,6 +595,51 @@ TEST(ScenarioErrors, SetValuesAreValidatedLikeTheFile) {
                {"sweep.micro_batch=[]"});
   expect_error(doc(""), {"/measure/max_stepz: unknown key (did you mean \"max_steps\"?)"},
                {"measure.max_stepz=3"});
+}
+
+// ---- parallel splits (docs/parallel.md) ----
+
+TEST(ScenarioParallel, KeysExpandAndResolveTheBatchOverReplicas) {
+  const Scenario s = parse(R"({"name": "t", "base": {"layers": 4, "heads": 4, "d_model": 64,
+      "micro_batch": 2, "global_batch": 16},
+      "sweep": {"dp": [1, 2], "tp": [2, 1], "pp": [2, 4], "pp_schedule": ["gpipe", "1f1b"]},
+      "sweep_mode": "zip"})");
+  ASSERT_EQ(s.variants.size(), 2u);
+  const RunConfig& a = s.variants[0].config;
+  EXPECT_EQ(a.ranks(), 4);
+  EXPECT_EQ(a.micro_batches(), 8);
+  EXPECT_EQ(a.pp_schedule, "gpipe");
+  const RunConfig& b = s.variants[1].config;
+  EXPECT_EQ(b.ranks(), 8);
+  EXPECT_EQ(b.micro_batches(), 4);  // 16 / (2 · 2)
+  const Scenario d = parse(R"({"name": "t", "base": {"micro_batch": 3, "dp": 4}})");
+  EXPECT_EQ(d.base.resolved_global_batch(), 12);  // one micro-batch per replica
+  EXPECT_EQ(d.base.to_json()["dp"], 4);
+}
+
+TEST(ScenarioParallel, ImpossibleSplitsAreOneLineErrorsNamingTheValue) {
+  expect_error(R"({"name": "t", "base": {"heads": 4, "d_model": 64, "tp": 3}})",
+               {"/base/tp: variant 0 (base): tp = 3 does not divide heads = 4 (expected a "
+                "divisor of the head count)"});
+  expect_error(R"({"name": "t", "base": {"layers": 2, "pp": 3}})",
+               {"/base/pp: variant 0 (base): pp = 3 exceeds layers = 2 (expected at most one "
+                "stage per layer)"});
+  expect_error(R"({"name": "t", "base": {"micro_batch": 4, "dp": 2, "global_batch": 12}})",
+               {"global_batch = 12 is not a multiple of micro_batch·dp = 8"});
+  expect_error(R"({"name": "t", "base": {"sequence_parallel": true}})",
+               {"/base/sequence_parallel: variant 0 (base): sequence_parallel = true with tp = 1 "
+                "(expected tp > 1"});
+  expect_error(R"({"name": "t", "base": {"heads": 4, "d_model": 64, "optimizer": "lamb",
+                   "tp": 2}})",
+               {"optimizer lamb with tp = 2, zero = 0 (expected adamw or sgd"});
+  expect_error(R"({"name": "t", "base": {"virtual_stages": 2}})",
+               {"/base/virtual_stages: variant 0 (base): virtual_stages = 2 (expected 1: "
+                "interleaved 1F1B is not built"});
+  expect_error(R"({"name": "t", "base": {"pp_schedule": "zb"}})",
+               {"/base/pp_schedule", "one of: gpipe, 1f1b"});
+  expect_error(R"({"name": "t", "base": {"zero": 2}})", {"/base/zero: 2"});
+  expect_error(R"({"name": "t", "base": {"dp": 0}})", {"/base/dp: 0"});
+  expect_error(R"({"name": "t", "base": {"bucket_mb": 0}})", {"/base/bucket_mb: 0"});
 }
 
 }  // namespace
