@@ -92,14 +92,16 @@ int run_comm(const CommOptions& c, const std::string& command_line) {
     world = r.world_size;
     root = r.rank == 0;
     if (!root) return;
-    fmt::print("# trainbench comm: {} ranks, {} on {}, {}, sizes {} to {} B, {} warm-up and {} "
-               "timed calls per size\n",
-               r.world_size, r.backend, r.device, dtype_name(r.options.dtype), r.options.min_bytes,
-               r.options.max_bytes, r.options.warmup, r.options.iters);
-    fmt::print("# time: host clock around the timed calls and the synchronisation after them, / "
-               "{}, the slowest rank's;\n# busbw factors: nccl-tests doc/PERFORMANCE.md; #wrong: "
-               "output elements that differ from the exact expected value, all ranks\n",
-               r.options.iters);
+    fmt::print(
+        "# trainbench comm: {} ranks, {} on {}, {}, sizes {} to {} B, {} warm-up and {} "
+        "timed calls per size\n",
+        r.world_size, r.backend, r.device, dtype_name(r.options.dtype), r.options.min_bytes,
+        r.options.max_bytes, r.options.warmup, r.options.iters);
+    fmt::print(
+        "# time: host clock around the timed calls and the synchronisation after them, / "
+        "{}, the slowest rank's;\n# busbw factors: nccl-tests doc/PERFORMANCE.md; #wrong: "
+        "output elements that differ from the exact expected value, all ranks\n",
+        r.options.iters);
     std::fflush(stdout);
   };
   auto on_result = [&](const CollectiveResult& r) {
@@ -120,15 +122,16 @@ int run_comm(const CommOptions& c, const std::string& command_line) {
   }
   if (report.rank != 0) return report.wrong() ? 1 : 0;
   if (!c.json_path.empty()) {
-    const auto j = collective_bench_json(
-        report, capture_environment(command_line, cpu_thread_count()));
+    const auto j =
+        collective_bench_json(report, capture_environment(command_line, cpu_thread_count()));
     std::ofstream out(c.json_path);
     if (!out) throw std::runtime_error("cannot write JSON file '" + c.json_path + "'");
     out << j.dump(2) << "\n";
   }
   if (report.wrong()) {
-    fmt::print(stderr, "trainbench: error: comm: {} output elements differ from the expected "
-                       "values (expected 0)\n",
+    fmt::print(stderr,
+               "trainbench: error: comm: {} output elements differ from the expected "
+               "values (expected 0)\n",
                report.wrong());
     return 1;
   }

@@ -78,10 +78,16 @@ int worker(const WorkerOptions& w) {
   ro.launcher = w.launcher;
   const nlohmann::json line = run_variant(s, s.variants[w.variant], ro, environment);
   heartbeat_done();
-  if (rank == 0) {
+  // A rank whose variant failed (out of memory on one stage, an error) records it itself and
+  // ends the job: the other ranks would otherwise wait for it in a collective until the
+  // watchdog. The sweep takes the result file when there is one.
+  const bool failed = line.value("status", "") != "ok";
+  const bool parallel = MpiRuntime::initialized() && MpiRuntime::world_size() > 1;
+  if (rank == 0 || (failed && parallel)) {
     write_result(w.result,
                  line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
   }
+  if (failed && parallel) MpiRuntime::abort(1);
   return 0;
 }
 

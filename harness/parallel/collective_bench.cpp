@@ -75,8 +75,7 @@ void validate(const CollectiveBenchOptions& o) {
     throw std::invalid_argument("--warmup " + std::to_string(o.warmup) + " (expected >= 0)");
   }
   if (o.min_bytes < 1) {
-    throw std::invalid_argument("--min-bytes " + std::to_string(o.min_bytes) +
-                                " (expected >= 1)");
+    throw std::invalid_argument("--min-bytes " + std::to_string(o.min_bytes) + " (expected >= 1)");
   }
   if (o.max_bytes > kMaxCommBytes) {
     throw std::invalid_argument("--max-bytes " + std::to_string(o.max_bytes) +
@@ -211,11 +210,13 @@ CollectiveBenchReport run_collective_bench(
       o.max_bytes ? o.max_bytes
                   : static_cast<std::size_t>(*std::min_element(bounds.begin(), bounds.end()));
   const auto sizes = sizes_between(o.min_bytes, max_bytes);
-  if (sizes.empty()) {
-    throw std::invalid_argument("--min-bytes " + std::to_string(o.min_bytes) +
-                                " (expected <= the largest size, " + std::to_string(max_bytes) +
-                                ")");
-  }
+  on_every_rank(*coord, [&] {
+    if (sizes.empty()) {
+      throw std::invalid_argument("--min-bytes " + std::to_string(o.min_bytes) +
+                                  " (expected <= the largest size, " + std::to_string(max_bytes) +
+                                  ")");
+    }
+  });
   Buffer in, out;
   on_every_rank(*coord, [&] {
     make_comm(s, *coord, o);
@@ -246,11 +247,21 @@ CollectiveBenchReport run_collective_bench(
       const Tensor& result = c == Collective::all_reduce ? tin : tout;  // all-reduce: in place
       auto call = [&] {
         switch (c) {
-          case Collective::all_reduce: comm.all_reduce(tin); break;
-          case Collective::reduce_scatter: comm.reduce_scatter(tout, tin); break;
-          case Collective::all_gather: comm.all_gather(tout, tin); break;
-          case Collective::all_to_all: comm.all_to_all(tout, tin); break;
-          case Collective::send_recv: s.exchange(tin, (me + 1) % n, tout, (me - 1 + n) % n); break;
+          case Collective::all_reduce:
+            comm.all_reduce(tin);
+            break;
+          case Collective::reduce_scatter:
+            comm.reduce_scatter(tout, tin);
+            break;
+          case Collective::all_gather:
+            comm.all_gather(tout, tin);
+            break;
+          case Collective::all_to_all:
+            comm.all_to_all(tout, tin);
+            break;
+          case Collective::send_recv:
+            s.exchange(tin, (me + 1) % n, tout, (me - 1 + n) % n);
+            break;
         }
       };
       auto fill_input = [&] {

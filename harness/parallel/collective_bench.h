@@ -21,7 +21,13 @@
 
 namespace tb {
 
-enum class Collective : std::uint8_t { all_reduce, reduce_scatter, all_gather, all_to_all, send_recv };
+enum class Collective : std::uint8_t {
+  all_reduce,
+  reduce_scatter,
+  all_gather,
+  all_to_all,
+  send_recv
+};
 inline constexpr std::array<Collective, 5> kAllCollectives = {
     Collective::all_reduce, Collective::reduce_scatter, Collective::all_gather,
     Collective::all_to_all, Collective::send_recv};
@@ -88,18 +94,18 @@ struct CollectiveBenchOptions {
 
 struct CollectiveResult {
   Collective collective = Collective::all_reduce;
-  std::size_t bytes = 0;       // S: elements · dtype size
+  std::size_t bytes = 0;  // S: elements · dtype size
   std::int64_t elements = 0;
   DType dtype = DType::f32;
-  double time_s = 0;           // one call: the slowest rank's mean over the timed calls
-  double algbw_GBps = 0;       // S / t, 10^9 bytes per second
-  double busbw_GBps = 0;       // algbw · busbw_factor
-  std::int64_t wrong = 0;      // output elements ≠ expected, summed over ranks
+  double time_s = 0;       // one call: the slowest rank's mean over the timed calls
+  double algbw_GBps = 0;   // S / t, 10^9 bytes per second
+  double busbw_GBps = 0;   // algbw · busbw_factor
+  std::int64_t wrong = 0;  // output elements ≠ expected, summed over ranks
 };
 
 struct CollectiveBenchReport {
   int world_size = 1;
-  int rank = 0;  // this process's rank in MPI_COMM_WORLD
+  int rank = 0;                 // this process's rank in MPI_COMM_WORLD
   std::string backend, device;  // "mpi" | "nccl"; "cpu" | "cuda"
   CollectiveBenchOptions options;
   std::vector<CollectiveResult> results;

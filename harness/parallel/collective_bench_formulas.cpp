@@ -10,11 +10,16 @@ namespace tb {
 
 std::string_view collective_name(Collective c) {
   switch (c) {
-    case Collective::all_reduce: return "all_reduce";
-    case Collective::reduce_scatter: return "reduce_scatter";
-    case Collective::all_gather: return "all_gather";
-    case Collective::all_to_all: return "all_to_all";
-    case Collective::send_recv: return "send_recv";
+    case Collective::all_reduce:
+      return "all_reduce";
+    case Collective::reduce_scatter:
+      return "reduce_scatter";
+    case Collective::all_gather:
+      return "all_gather";
+    case Collective::all_to_all:
+      return "all_to_all";
+    case Collective::send_recv:
+      return "send_recv";
   }
   return "?";
 }
@@ -25,28 +30,30 @@ Collective parse_collective(std::string_view name) {
     if (collective_name(c) == name) return c;
     choices += (choices.empty() ? "" : ", ") + std::string(collective_name(c));
   }
-  throw std::invalid_argument("collective '" + std::string(name) + "' (expected one of " +
-                              choices + ")");
+  throw std::invalid_argument("collective '" + std::string(name) + "' (expected one of " + choices +
+                              ")");
 }
 
 double busbw_factor(Collective c, int n) {
   if (n < 1) {
-    throw std::invalid_argument("busbw factor for " + std::to_string(n) +
-                                " ranks (expected >= 1)");
+    throw std::invalid_argument("busbw factor for " + std::to_string(n) + " ranks (expected >= 1)");
   }
   const double dn = n;
   switch (c) {
     // nccl-tests doc/PERFORMANCE.md: each element needs n−1 additions and n assignments, so
     // 2(n−1) transfers of S/n per link: t = (S/B)·2(n−1)/n.
-    case Collective::all_reduce: return 2 * (dn - 1) / dn;
+    case Collective::all_reduce:
+      return 2 * (dn - 1) / dn;
     // Only the addition half (reduce-scatter) or the assignment half (all-gather): (n−1)/n,
     // with S the whole array (recvcount·n resp. sendcount·n elements).
     case Collective::reduce_scatter:
     case Collective::all_gather:
     // All-to-all: (n−1) of the n chunks leave each rank (PERFORMANCE.md, "Summary").
-    case Collective::all_to_all: return (dn - 1) / dn;
+    case Collective::all_to_all:
+      return (dn - 1) / dn;
     // Point-to-point: the bus carries S (src/sendrecv.cu, SendRecvGetBw: factor 1).
-    case Collective::send_recv: return 1;
+    case Collective::send_recv:
+      return 1;
   }
   return 0;
 }
@@ -88,14 +95,16 @@ ExpectedOutput::ExpectedOutput(Collective c, int n, int rank, std::int64_t eleme
 
 double ExpectedOutput::operator()(std::int64_t i) const {
   switch (c_) {
-    case Collective::all_reduce: return sums_[static_cast<std::size_t>(i % 256)];
+    case Collective::all_reduce:
+      return sums_[static_cast<std::size_t>(i % 256)];
     case Collective::reduce_scatter:
       return sums_[static_cast<std::size_t>((rank_ * chunk_ + i) % 256)];
     case Collective::all_gather:
       return input_value(static_cast<int>(i / chunk_), i % chunk_);
     case Collective::all_to_all:
       return input_value(static_cast<int>(i / chunk_), rank_ * chunk_ + i % chunk_);
-    case Collective::send_recv: return input_value((rank_ - 1 + n_) % n_, i);
+    case Collective::send_recv:
+      return input_value((rank_ - 1 + n_) % n_, i);
   }
   return 0;
 }
@@ -104,9 +113,8 @@ std::size_t default_max_bytes(std::size_t host_available, int local_ranks,
                               std::size_t device_memory) {
   const auto l = static_cast<std::size_t>(local_ranks < 1 ? 1 : local_ranks);
   // Largest S with 2S per rank (both buffers) within half the memory that holds them.
-  const std::size_t limit = device_memory > 0
-                                ? std::min(device_memory / 4, host_available / 2 / l)
-                                : host_available / 4 / l;
+  const std::size_t limit = device_memory > 0 ? std::min(device_memory / 4, host_available / 2 / l)
+                                              : host_available / 4 / l;
   std::size_t s = kMaxCommBytes;
   while (s > limit && s >= 8) s /= 2;
   return s >= 8 && s <= limit ? s : 0;
@@ -120,12 +128,9 @@ std::int64_t CollectiveBenchReport::wrong() const {
 
 nlohmann::json collective_bench_json(const CollectiveBenchReport& r,
                                      const nlohmann::json& environment) {
-  nlohmann::json j = {{"schema", "trainbench-comm/1"},
-                      {"world_size", r.world_size},
-                      {"backend", r.backend},
-                      {"device", r.device},
-                      {"iters", r.options.iters},
-                      {"warmup", r.options.warmup}};
+  nlohmann::json j = {{"schema", "trainbench-comm/1"}, {"world_size", r.world_size},
+                      {"backend", r.backend},          {"device", r.device},
+                      {"iters", r.options.iters},      {"warmup", r.options.warmup}};
   if (!environment.is_null()) j["environment"] = environment;
   nlohmann::json rows = nlohmann::json::array();
   for (const auto& x : r.results) {

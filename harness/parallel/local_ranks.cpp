@@ -97,8 +97,8 @@ LocalRanks local_ranks() {
   MPI_Comm node = MPI_COMM_NULL;
   int world_rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
-  if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, world_rank, MPI_INFO_NULL,
-                          &node) != MPI_SUCCESS) {
+  if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, world_rank, MPI_INFO_NULL, &node) !=
+      MPI_SUCCESS) {
     throw std::runtime_error("MPI_Comm_split_type(MPI_COMM_TYPE_SHARED) failed");
   }
   LocalRanks l;

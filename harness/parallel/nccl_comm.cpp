@@ -185,8 +185,8 @@ void NcclComm::do_all_reduce(const Tensor& t) {
 
 void NcclComm::do_reduce_scatter(const Tensor& out, const Tensor& in) {
   s_->bind();
-  nccl_check(ncclReduceScatter(in.ptr, out.ptr, static_cast<std::size_t>(out.numel()),
-                               sum_type(in), ncclSum, s_->comm, s_->compute),
+  nccl_check(ncclReduceScatter(in.ptr, out.ptr, static_cast<std::size_t>(out.numel()), sum_type(in),
+                               ncclSum, s_->comm, s_->compute),
              "ncclReduceScatter", s_->comm);
 }
 
@@ -250,8 +250,7 @@ void NcclComm::send_recv(const Tensor& send_t, int to, const Tensor& recv_t, int
 std::unique_ptr<CommRequest> NcclComm::do_send_async(const Tensor& t, int peer) {
   s_->bind();
   s_->side_after_compute();
-  nccl_check(ncclSend(t.ptr, t.bytes(), ncclUint8, peer, s_->comm, s_->side), "ncclSend",
-             s_->comm);
+  nccl_check(ncclSend(t.ptr, t.bytes(), ncclUint8, peer, s_->comm, s_->side), "ncclSend", s_->comm);
   return s_->side_done();
 }
 

@@ -47,7 +47,8 @@ class NcclComm final : public Comm {
  public:
   // Collective over `group`: its rank 0 creates the NCCL unique id and broadcasts it over MPI,
   // then every rank joins with ncclCommInitRank on the current CUDA device. `stream` is the
-  // compute stream (a cudaStream_t). Throws std::runtime_error naming the failing call.
+  // compute stream (a cudaStream_t); destroy the communicator before the backend that owns
+  // it. Throws std::runtime_error naming the failing call.
   NcclComm(MpiComm& group, void* stream);
   ~NcclComm() override;
   std::string_view backend_name() const override { return "nccl"; }

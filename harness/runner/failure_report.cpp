@@ -83,6 +83,20 @@ std::optional<Blame> blame_from_log(const std::string& log) {
   return best;
 }
 
+// OpenMPI's own handler for fatal signals prints "[host:PID] Signal: Segmentation fault
+// (11)" from the crashing process: its rank is the heartbeat with that pid.
+std::optional<Blame> blame_from_signal_handler(const std::string& log,
+                                               const std::vector<RankProgress>& ranks) {
+  static const std::regex handler_re(R"(\[[^\]:]+:(\d+)\] Signal: [^\n]*\((\d+)\))");
+  for (std::sregex_iterator it(log.begin(), log.end(), handler_re), end; it != end; ++it) {
+    const long pid = std::stol((*it)[1].str());
+    for (const auto& p : ranks) {
+      if (p.last.pid == pid) return Blame{p.last.rank, to_int((*it)[2]), {}};
+    }
+  }
+  return std::nullopt;
+}
+
 const RankProgress* progress_of(const std::vector<RankProgress>& ranks, int rank) {
   for (const auto& p : ranks) {
     if (p.last.rank == rank) return &p;
@@ -200,16 +214,17 @@ FailureReport describe_failure(const ProcessEnd& end, int ranks, const std::stri
   }
   std::optional<int> rank, sig, code;
   std::string what;
+  bool launcher_only = false;  // the signal or code is the launcher's, not a rank's
   if (!end.watchdog.empty()) {
     rank = stalled_rank(end.ranks, ranks);
     f["watchdog"] = end.watchdog;
-    what =
-        end.watchdog == "hang"
-            ? "made no progress for " + number_text(end.watchdog_limit_s) + " s (--hang-timeout)"
-            : "was still running at --variant-timeout " + number_text(end.watchdog_limit_s) + " s";
+    what = end.watchdog == "hang"
+               ? "made no progress for " + number_text(end.watchdog_limit_s) + " s"
+               : "was still running after " + number_text(end.watchdog_limit_s) + " s";
   } else {
     std::optional<Blame> blame;
     if (!launcher.empty()) blame = blame_from_log(log);
+    if (!launcher.empty() && !blame) blame = blame_from_signal_handler(log, end.ranks);
     if (blame) {
       rank = blame->rank;
       sig = blame->signal;
@@ -217,7 +232,8 @@ FailureReport describe_failure(const ProcessEnd& end, int ranks, const std::stri
     } else {
       // Directly: the worker is rank 0. Through a launcher that named no rank: its own exit,
       // and the rank that stopped first by the heartbeats.
-      rank = launcher.empty() ? std::optional<int>(0) : stalled_rank(end.ranks, ranks);
+      launcher_only = !launcher.empty();
+      rank = launcher_only ? stalled_rank(end.ranks, ranks) : std::optional<int>(0);
       if (end.signal) sig = end.signal;
       if (end.exited) code = end.exit_code;
     }
@@ -238,11 +254,17 @@ FailureReport describe_failure(const ProcessEnd& end, int ranks, const std::stri
   if (code) f["exit_code"] = *code;
   if (p) f["last_heartbeat"] = heartbeat_json(*p);
 
-  const std::string who =
-      rank ? "rank " + std::to_string(*rank) : (launcher.empty() ? "the worker" : "the job");
-  out.reason = who + " " + what + where_text(p);
+  if (launcher_only) {
+    out.reason = launcher.substr(0, launcher.find(' ')) + " " + what;
+    if (rank) out.reason += "; rank " + std::to_string(*rank) + " stopped first" + where_text(p);
+  } else {
+    const std::string who =
+        rank ? "rank " + std::to_string(*rank) : (launcher.empty() ? "the worker" : "the job");
+    out.reason = who + " " + what + where_text(p);
+  }
   if (!end.watchdog.empty()) {
-    out.reason += "; the job was killed";
+    out.reason += end.watchdog == "hang" ? " (--hang-timeout); the job was killed"
+                                         : " (--variant-timeout); the job was killed";
   } else if (sig && *sig == SIGKILL) {
     out.reason += " (out of memory — the kernel's OOM killer — or killed from outside)";
   } else if (code && *code == 0) {

@@ -92,7 +92,8 @@ void signal_session(pid_t sid, int sig) {
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
     const std::string name = entry.path().filename().string();
-    if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
+    const auto digit = [](char ch) { return ch >= '0' && ch <= '9'; };
+    if (name.empty() || !std::all_of(name.begin(), name.end(), digit)) continue;
     std::ifstream in(entry.path() / "stat");
     std::string stat;
     std::getline(in, stat);

@@ -22,6 +22,7 @@
 #include "../train/trainer.h"
 #include "device.h"
 #include "heartbeat.h"
+#include "../parallel/mpi_comm.h"
 #include "parallel_results.h"
 #include "rank_setup.h"
 #include "tb/cpu_backend.h"
@@ -229,6 +230,7 @@ void time_variant(const Scenario& s, const Variant& v, const RunOptions& o, cons
     }
   }
   // The job's step ends when its slowest rank's does.
+  heartbeat("gather", step);
   samples = max_over_ranks(rs, samples);
   const std::vector<json> ranks = gather_json(rs, rank_summary(rs, model, backend->memory(), timed));
   line["parallel"] = parallel_json(c, rs, ranks, o.launcher);
@@ -251,6 +253,7 @@ void time_variant(const Scenario& s, const Variant& v, const RunOptions& o, cons
   const double tokens_per_s = tokens_per_step / st.median;
   const double flops_per_s = tokens_per_s * model_flops_per_token(m);
   // The job's peak: every rank's device (on one CPU, each rank's share of its cores).
+  heartbeat("peak", step);  // the CPU's peak is measured here (seconds)
   PeakFlops peak = peak_for(dev, c);
   peak.flops_per_s *= double(rs.world());
   line["throughput"] = {
@@ -406,6 +409,11 @@ json run_variant(const Scenario& s, const Variant& v, const RunOptions& o,
   } catch (const std::exception& e) {
     line["status"] = "error";
     line["reason"] = e.what();
+  }
+  // In a parallel job a failure is one rank's: say which.
+  if (line["status"] != "ok" && MpiRuntime::initialized() && MpiRuntime::world_size() > 1) {
+    line["reason"] = "rank " + std::to_string(MpiRuntime::world_rank()) + ": " +
+                     line["reason"].get<std::string>();
   }
   line["duration_s"] = std::chrono::duration<double>(Clock::now() - t0).count();
   line["environment"] = environment;
