@@ -73,11 +73,10 @@ GptModel::GptModel(Backend& backend, ModelConfig config, DType dtype, ShardSpec 
 
 void GptModel::set_tensor_parallel(Comm* comm) {
   if (comm && (comm->size() != tp() || comm->rank() != shard_.tensor_parallel_rank)) {
-    throw std::invalid_argument("tensor-parallel communicator of size " +
-                                std::to_string(comm->size()) + ", rank " +
-                                std::to_string(comm->rank()) + " (expected the shard's size " +
-                                std::to_string(tp()) + ", rank " +
-                                std::to_string(shard_.tensor_parallel_rank) + ")");
+    throw std::invalid_argument(
+        "tensor-parallel communicator of size " + std::to_string(comm->size()) + ", rank " +
+        std::to_string(comm->rank()) + " (expected the shard's size " + std::to_string(tp()) +
+        ", rank " + std::to_string(shard_.tensor_parallel_rank) + ")");
   }
   tp_comm_ = comm;
 }
@@ -92,8 +91,7 @@ void GptModel::set_sequence_parallel(bool on) {
   acts_.clear();
 }
 
-std::vector<std::pair<std::int64_t, std::int64_t>> GptModel::sequence_parallel_grad_ranges()
-    const {
+std::vector<std::pair<std::int64_t, std::int64_t>> GptModel::sequence_parallel_grad_ranges() const {
   std::vector<std::pair<std::int64_t, std::int64_t>> r;
   if (!seq_parallel_) return r;
   for (int l = shard_.layer_begin; l < layer_end_; ++l) {
@@ -248,8 +246,8 @@ void GptModel::ensure_buffers(int B) {
   work_buf_ = {};
   tp_buf_ = {};
   acts_.clear();
-  const std::int64_t T = config_.seq_len, C = config_.d_model, V = config_.vocab,
-                     t = tp(), Ct = C / t, NHt = config_.n_head / t, L = local_layers();
+  const std::int64_t T = config_.seq_len, C = config_.d_model, V = config_.vocab, t = tp(),
+                     Ct = C / t, NHt = config_.n_head / t, L = local_layers();
   const std::int64_t interval = policy_.interval;
   // Full recompute: one segment's layers plus the input of each of the ⌈L/k⌉ segments.
   const std::int64_t n_layers = interval > 0 ? std::min(interval, L) : L;
@@ -356,8 +354,8 @@ void GptModel::ensure_buffers(int B) {
     };
     Carver size(nullptr, act);
     carve_sp(size);
-    sp_buf_ = backend_.allocate(size.used(), MemoryCategory::communication,
-                                "sequence-parallel rows");
+    sp_buf_ =
+        backend_.allocate(size.used(), MemoryCategory::communication, "sequence-parallel rows");
     Carver real_sp(sp_buf_.data(), act);
     carve_sp(real_sp);
   }
@@ -445,8 +443,8 @@ void GptModel::layer_forward(Activations& a, int l) {
   auto& be = backend_;
   const int heads = config_.n_head / tp();
   layernorm_to_gemm(la.ln1, la.ln1_mean, la.ln1_rstd, input, b + "ln1.weight", b + "ln1.bias");
-  be.matmul_forward(la.qkv, la.ln1, gemm_weight(b + "attn.qkv.weight"),
-                    param(b + "attn.qkv.bias"), false, gemm_precision(l, 0));
+  be.matmul_forward(la.qkv, la.ln1, gemm_weight(b + "attn.qkv.weight"), param(b + "attn.qkv.bias"),
+                    false, gemm_precision(l, 0));
   be.attention_forward(la.atty, la.att, la.qkv, heads);
   row_parallel_forward(la.res_att, input, la.atty, b + "attn.proj.weight", b + "attn.proj.bias",
                        gemm_precision(l, 1));
@@ -458,12 +456,11 @@ void GptModel::layer_forward(Activations& a, int l) {
                        b + "mlp.proj.bias", gemm_precision(l, 3));
 }
 
-double GptModel::forward(int slot, const std::int32_t* inputs, const std::int32_t* targets,
-                         int B) {
+double GptModel::forward(int slot, const std::int32_t* inputs, const std::int32_t* targets, int B) {
   ensure_buffers(B);
   if (slot < 0 || slot >= slots_) {
-    throw std::invalid_argument("pipeline slot " + std::to_string(slot) + " (expected 0 <= slot < " +
-                                std::to_string(slots_) + ")");
+    throw std::invalid_argument("pipeline slot " + std::to_string(slot) +
+                                " (expected 0 <= slot < " + std::to_string(slots_) + ")");
   }
   Activations& a = acts_[static_cast<std::size_t>(slot)];
   const std::int64_t n = std::int64_t{B} * config_.seq_len;
@@ -496,7 +493,8 @@ double GptModel::forward(int slot, const std::int32_t* inputs, const std::int32_
   for (int l = 0; l < L; ++l) {
     // A segment's input is kept apart from the segment buffers the previous block ran in.
     if (k > 0 && l > 0 && l % k == 0) {
-      backend_.copy(a.segment_inputs[static_cast<std::size_t>(l / k)], layer_acts(a, l - 1).res_mlp);
+      backend_.copy(a.segment_inputs[static_cast<std::size_t>(l / k)],
+                    layer_acts(a, l - 1).res_mlp);
     }
     layer_forward(a, l);
   }
@@ -545,9 +543,8 @@ void GptModel::layer_backward(Activations& a, int l, Profiler* profiler) {
                      gathered_grad(), la.atty, gemm_weight(b + "attn.proj.weight"),
                      gemm_precision(l, 1));
   be.attention_backward(d_qkv_, d_att_, d_atty, la.qkv, la.att, heads);
-  const Tensor d_ln1 = column_parallel_backward(d_tmp_, b + "attn.qkv.weight",
-                                                b + "attn.qkv.bias", d_qkv_, la.ln1,
-                                                gemm_precision(l, 0));
+  const Tensor d_ln1 = column_parallel_backward(d_tmp_, b + "attn.qkv.weight", b + "attn.qkv.bias",
+                                                d_qkv_, la.ln1, gemm_precision(l, 0));
   be.layernorm_backward(d_residual_, grad(b + "ln1.weight"), grad(b + "ln1.bias"), d_ln1, input,
                         param(b + "ln1.weight"), la.ln1_mean, la.ln1_rstd);
 }

@@ -57,7 +57,8 @@ std::vector<T> tensor_parallel_part(const std::string& name,
       }
       break;
     }
-    case Split::replicated: break;
+    case Split::replicated:
+      break;
   }
   return out;
 }

@@ -17,10 +17,14 @@ double since(Clock::time_point t0) {
 
 std::string_view parallel_dim_name(ParallelDim d) {
   switch (d) {
-    case ParallelDim::data: return "data";
-    case ParallelDim::tensor: return "tensor";
-    case ParallelDim::pipeline: return "pipeline";
-    case ParallelDim::world: return "world";
+    case ParallelDim::data:
+      return "data";
+    case ParallelDim::tensor:
+      return "tensor";
+    case ParallelDim::pipeline:
+      return "pipeline";
+    case ParallelDim::world:
+      return "world";
   }
   return "?";
 }
@@ -51,36 +55,35 @@ void Comm::all_reduce(const Tensor& t) {
 void Comm::reduce_scatter(const Tensor& out, const Tensor& in) {
   require_reducible(in, "reduce_scatter");
   if (in.dtype != out.dtype || in.numel() != out.numel() * size_) {
-    throw std::invalid_argument("reduce_scatter of " + std::to_string(in.numel()) + " into " +
-                                std::to_string(out.numel()) + " elements (expected in = " +
-                                std::to_string(size_) + " × out, same dtype)");
+    throw std::invalid_argument(
+        "reduce_scatter of " + std::to_string(in.numel()) + " into " + std::to_string(out.numel()) +
+        " elements (expected in = " + std::to_string(size_) + " × out, same dtype)");
   }
   timed(double(in.bytes()), [&] { do_reduce_scatter(out, in); });
 }
 
 void Comm::all_gather(const Tensor& out, const Tensor& in) {
   if (in.dtype != out.dtype || out.numel() != in.numel() * size_) {
-    throw std::invalid_argument("all_gather of " + std::to_string(in.numel()) + " into " +
-                                std::to_string(out.numel()) + " elements (expected out = " +
-                                std::to_string(size_) + " × in, same dtype)");
+    throw std::invalid_argument(
+        "all_gather of " + std::to_string(in.numel()) + " into " + std::to_string(out.numel()) +
+        " elements (expected out = " + std::to_string(size_) + " × in, same dtype)");
   }
   timed(double(out.bytes()), [&] { do_all_gather(out, in); });
 }
 
 void Comm::all_to_all(const Tensor& out, const Tensor& in) {
   if (in.dtype != out.dtype || in.numel() != out.numel() || in.numel() % size_ != 0) {
-    throw std::invalid_argument("all_to_all of " + std::to_string(in.numel()) + " into " +
-                                std::to_string(out.numel()) +
-                                " elements (expected equal sizes, a multiple of " +
-                                std::to_string(size_) + ")");
+    throw std::invalid_argument(
+        "all_to_all of " + std::to_string(in.numel()) + " into " + std::to_string(out.numel()) +
+        " elements (expected equal sizes, a multiple of " + std::to_string(size_) + ")");
   }
   timed(double(in.bytes()), [&] { do_all_to_all(out, in); });
 }
 
 void Comm::broadcast(const Tensor& t, int root) {
   if (root < 0 || root >= size_) {
-    throw std::invalid_argument("broadcast root " + std::to_string(root) + " (expected 0 <= root < " +
-                                std::to_string(size_) + ")");
+    throw std::invalid_argument("broadcast root " + std::to_string(root) +
+                                " (expected 0 <= root < " + std::to_string(size_) + ")");
   }
   timed(double(t.bytes()), [&] { do_broadcast(t, root); });
 }

@@ -33,8 +33,8 @@ std::string_view parallel_dim_name(ParallelDim d);  // "data", "tensor", "pipeli
 // Traffic counted by one communicator since the last take_stats().
 struct CommStats {
   std::int64_t calls = 0;
-  double bytes = 0;      // payload bytes (see above)
-  double seconds = 0;    // host seconds inside blocking calls and waits (exposed time)
+  double bytes = 0;    // payload bytes (see above)
+  double seconds = 0;  // host seconds inside blocking calls and waits (exposed time)
   // Non-blocking all-reduces: seconds from issue until completion was observed (at a test()
   // or wait()), and the part of that spent blocked in wait() (also in `seconds`).
   double async_seconds = 0;

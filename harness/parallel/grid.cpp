@@ -9,9 +9,9 @@ namespace tb {
 namespace {
 void check_shape(const GridShape& g) {
   if (g.dp < 1 || g.tp < 1 || g.pp < 1) {
-    throw std::invalid_argument("grid dp = " + std::to_string(g.dp) + ", tp = " +
-                                std::to_string(g.tp) + ", pp = " + std::to_string(g.pp) +
-                                " (expected each >= 1)");
+    throw std::invalid_argument("grid dp = " + std::to_string(g.dp) +
+                                ", tp = " + std::to_string(g.tp) +
+                                ", pp = " + std::to_string(g.pp) + " (expected each >= 1)");
   }
 }
 }  // namespace
@@ -35,8 +35,8 @@ int grid_rank(const GridShape& g, const GridCoord& c) {
 }
 
 void ProcessGrid::set_profiler(Profiler* p) {
-  for (auto* c : {world.get(), data.get(), tensor.get(), pipeline.get(), embedding.get(),
-                  host.get()}) {
+  for (auto* c :
+       {world.get(), data.get(), tensor.get(), pipeline.get(), embedding.get(), host.get()}) {
     if (c) c->set_profiler(p);
   }
 }
@@ -45,12 +45,11 @@ ProcessGrid make_mpi_grid(const GridShape& shape) {
   check_shape(shape);
   auto world = MpiComm::world(ParallelDim::world);
   if (world->size() != shape.world()) {
-    throw std::invalid_argument("MPI world of " + std::to_string(world->size()) +
-                                " ranks for dp·tp·pp = " + std::to_string(shape.dp) + "·" +
-                                std::to_string(shape.tp) + "·" + std::to_string(shape.pp) +
-                                " = " + std::to_string(shape.world()) +
-                                " (expected them equal: launch with -np " +
-                                std::to_string(shape.world()) + ")");
+    throw std::invalid_argument(
+        "MPI world of " + std::to_string(world->size()) +
+        " ranks for dp·tp·pp = " + std::to_string(shape.dp) + "·" + std::to_string(shape.tp) + "·" +
+        std::to_string(shape.pp) + " = " + std::to_string(shape.world()) +
+        " (expected them equal: launch with -np " + std::to_string(shape.world()) + ")");
   }
   ProcessGrid g;
   g.shape = shape;
@@ -60,8 +59,7 @@ ProcessGrid make_mpi_grid(const GridShape& shape) {
   // Colors: the coordinates the group shares; keys: the coordinate along the group.
   g.tensor = world->split(c.dp_rank + shape.dp * c.pp_rank, c.tp_rank, ParallelDim::tensor);
   g.data = world->split(c.tp_rank + shape.tp * c.pp_rank, c.dp_rank, ParallelDim::data);
-  auto pipeline =
-      world->split(c.tp_rank + shape.tp * c.dp_rank, c.pp_rank, ParallelDim::pipeline);
+  auto pipeline = world->split(c.tp_rank + shape.tp * c.dp_rank, c.pp_rank, ParallelDim::pipeline);
   if (shape.pp > 1) {
     // The tied word embedding lives on the first and the last stage; their gradients are
     // summed over this group (Megatron-LM's embedding group). Traffic counts as pipeline.

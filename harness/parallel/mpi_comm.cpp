@@ -195,9 +195,8 @@ void in_pieces(void* p, std::size_t bytes, F&& f) {
 }  // namespace
 
 void MpiComm::do_broadcast(const Tensor& t, int root) {
-  in_pieces(t.ptr, t.bytes(), [&](void* p, int n) {
-    check(MPI_Bcast(p, n, MPI_BYTE, root, h_->comm), "MPI_Bcast");
-  });
+  in_pieces(t.ptr, t.bytes(),
+            [&](void* p, int n) { check(MPI_Bcast(p, n, MPI_BYTE, root, h_->comm), "MPI_Bcast"); });
 }
 
 void MpiComm::do_send(const Tensor& t, int peer) {

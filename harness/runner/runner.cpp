@@ -10,6 +10,7 @@
 
 #include "../data/markov_source.h"
 #include "../data/token_file.h"
+#include "../parallel/mpi_comm.h"
 #include "../profile/gpu_collector.h"
 #include "../profile/gpu_profile.h"
 #include "../profile/profiler.h"
@@ -22,7 +23,6 @@
 #include "../train/trainer.h"
 #include "device.h"
 #include "heartbeat.h"
-#include "../parallel/mpi_comm.h"
 #include "parallel_results.h"
 #include "rank_setup.h"
 #include "tb/cpu_backend.h"
@@ -116,16 +116,16 @@ json precision_json(const RunConfig& c, const Backend& backend) {
   json j = {
       {"mode", c.precision},
       {"execution", native ? "native" : "emulated"},
-      {"note", native ? "" : "the CPU has no reduced-precision arithmetic: operands are rounded to "
-                             "the format (RNE) and multiplied in fp32, 16-bit tensors are stored "
-                             "16-bit and widened for each kernel (memory category emulation)"},
+      {"note", native ? ""
+                      : "the CPU has no reduced-precision arithmetic: operands are rounded to "
+                        "the format (RNE) and multiplied in fp32, 16-bit tensors are stored "
+                        "16-bit and widened for each kernel (memory category emulation)"},
       {"activation_dtype", dtype_name(activation_dtype(mode))},
-      {"gemm",
-       backend.kind() == DeviceKind::cuda
-           ? "cuBLASLt"
-           : (mode == PrecisionMode::bf16 && cpu_native_bf16_gemm()
-                  ? "forward: OpenBLAS cblas_sbgemm; backward: fp32 SGEMM on bf16 operands"
-                  : "fp32 SGEMM (OpenBLAS) on operands rounded to the format")},
+      {"gemm", backend.kind() == DeviceKind::cuda
+                   ? "cuBLASLt"
+                   : (mode == PrecisionMode::bf16 && cpu_native_bf16_gemm()
+                          ? "forward: OpenBLAS cblas_sbgemm; backward: fp32 SGEMM on bf16 operands"
+                          : "fp32 SGEMM (OpenBLAS) on operands rounded to the format")},
       {"gemm_operands",
        {{"forward", number_format_name(forward_gemm_format(mode))},
         {"gradient", number_format_name(gradient_gemm_format(mode))}}},
@@ -143,7 +143,8 @@ json precision_json(const RunConfig& c, const Backend& backend) {
 }
 
 json device_json(const DeviceChoice& d) {
-  return {{"kind", d.kind == DeviceKind::cuda ? "cuda" : "cpu"}, {"name", d.name}, {"note", d.note}};
+  return {
+      {"kind", d.kind == DeviceKind::cuda ? "cuda" : "cpu"}, {"name", d.name}, {"note", d.note}};
 }
 
 // The peak for MFU: the GPU's datasheet figure at the variant's precision, or the CPU's
@@ -166,8 +167,8 @@ void time_variant(const Scenario& s, const Variant& v, const RunOptions& o, cons
   const RunConfig& c = v.config;
   const MeasureSettings& ms = s.measure;
   const int gpu_index = prepare_rank_device(c, dev.kind);
-  auto backend = make_backend(dev, rank_threads(c), static_cast<std::size_t>(c.memory_limit_bytes),
-                              gpu_index);
+  auto backend =
+      make_backend(dev, rank_threads(c), static_cast<std::size_t>(c.memory_limit_bytes), gpu_index);
   const RankSetup rs = make_rank_setup(c, m, *backend);
   auto data = make_source(c, m, s.accuracy.seed);
   GptModel model(*backend, m, DType::f32, rs.shard, rs.flat_multiple);
@@ -232,7 +233,8 @@ void time_variant(const Scenario& s, const Variant& v, const RunOptions& o, cons
   // The job's step ends when its slowest rank's does.
   heartbeat("gather", step);
   samples = max_over_ranks(rs, samples);
-  const std::vector<json> ranks = gather_json(rs, rank_summary(rs, model, backend->memory(), timed));
+  const std::vector<json> ranks =
+      gather_json(rs, rank_summary(rs, model, backend->memory(), timed));
   line["parallel"] = parallel_json(c, rs, ranks, o.launcher);
   const Summary st = summarize(samples);
   json step_s = summary_json(st);

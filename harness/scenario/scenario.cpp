@@ -643,8 +643,8 @@ void validate_parallel(const Ctx& c, const Origin& origin, const std::string& la
                std::to_string(m.n_head) + " (expected a divisor of the head count)");
   }
   if (r.pp > m.n_layer) {
-    c.fail(origin.of({"pp", "layers"}), label + "pp = " + std::to_string(r.pp) + " exceeds layers = " +
-                                            std::to_string(m.n_layer) +
+    c.fail(origin.of({"pp", "layers"}), label + "pp = " + std::to_string(r.pp) +
+                                            " exceeds layers = " + std::to_string(m.n_layer) +
                                             " (expected at most one stage per layer)");
   }
   if (r.virtual_stages != 1) {
@@ -654,13 +654,14 @@ void validate_parallel(const Ctx& c, const Origin& origin, const std::string& la
   }
   if (r.sequence_parallel && r.tp == 1) {
     c.fail(origin.of({"sequence_parallel", "tp"}),
-           label + "sequence_parallel = true with tp = 1 (expected tp > 1: sequence parallelism "
-                   "splits the tensor-parallel group's replicated regions)");
+           label +
+               "sequence_parallel = true with tp = 1 (expected tp > 1: sequence parallelism "
+               "splits the tensor-parallel group's replicated regions)");
   }
   if (r.optimizer == "lamb" && (r.tp > 1 || r.zero == 1)) {
     c.fail(origin.of({"optimizer", "tp", "zero"}),
-           label + "optimizer lamb with tp = " + std::to_string(r.tp) + ", zero = " +
-               std::to_string(r.zero) +
+           label + "optimizer lamb with tp = " + std::to_string(r.tp) +
+               ", zero = " + std::to_string(r.zero) +
                " (expected adamw or sgd: LAMB's per-tensor trust ratio needs whole tensors)");
   }
 }

@@ -27,19 +27,19 @@ struct RunConfig {
   // Sequences per optimizer step over the whole job: a multiple of micro_batch·dp (each
   // replica accumulates global_batch/(micro_batch·dp) micro-batches); unset: micro_batch·dp.
   std::optional<int> global_batch;
-  std::string precision = "fp32";        // fp32 | tf32 | bf16 | fp16 | fp8 (model/precision.h)
-  std::string loss_scaling = "auto";     // auto (dynamic for fp16, else none) | dynamic | none
-  double loss_scale_init = 65536.0;      // dynamic loss scaling: initial scale
+  std::string precision = "fp32";         // fp32 | tf32 | bf16 | fp16 | fp8 (model/precision.h)
+  std::string loss_scaling = "auto";      // auto (dynamic for fp16, else none) | dynamic | none
+  double loss_scale_init = 65536.0;       // dynamic loss scaling: initial scale
   int loss_scale_growth_interval = 2000;  // good steps before the scale doubles
-  int fp8_amax_history = 16;             // fp8 delayed scaling: amaxes remembered per tensor
-  int fp8_margin = 0;                    // fp8: scale = max / (amax · 2^margin)
-  int checkpoint_interval = 0;           // keep every k-th block's input; 0: off
-  bool checkpoint_selective = false;     // recompute only attention probabilities
-  std::string optimizer = "adamw";       // adamw | lamb | sgd
-  std::optional<double> lr;              // default: the preset's published lr
-  std::string lr_schedule = "constant";  // constant | cosine (to the accuracy run's train_steps)
-  int lr_warmup_steps = 0;               // linear warm-up, in optimizer steps
-  double min_lr_ratio = 0.1;             // cosine: final lr / peak
+  int fp8_amax_history = 16;              // fp8 delayed scaling: amaxes remembered per tensor
+  int fp8_margin = 0;                     // fp8: scale = max / (amax · 2^margin)
+  int checkpoint_interval = 0;            // keep every k-th block's input; 0: off
+  bool checkpoint_selective = false;      // recompute only attention probabilities
+  std::string optimizer = "adamw";        // adamw | lamb | sgd
+  std::optional<double> lr;               // default: the preset's published lr
+  std::string lr_schedule = "constant";   // constant | cosine (to the accuracy run's train_steps)
+  int lr_warmup_steps = 0;                // linear warm-up, in optimizer steps
+  double min_lr_ratio = 0.1;              // cosine: final lr / peak
   double weight_decay = 0.1;
   double grad_clip = 1.0;
   double beta1 = 0.9;                 // adamw, lamb
@@ -52,14 +52,14 @@ struct RunConfig {
   int markov_branching = 4;
   std::int64_t memory_limit_bytes = 0;  // 0: none; allocations beyond it are `oom`
   // Parallel splits (docs/parallel.md): ranks = dp·tp·pp, each an MPI process.
-  int dp = 1;                         // data-parallel replicas
-  int tp = 1;                         // tensor-parallel ranks (divides heads)
-  int pp = 1;                         // pipeline stages (<= layers)
-  std::string pp_schedule = "1f1b";   // gpipe | 1f1b
-  int virtual_stages = 1;             // model chunks per stage (interleaved 1F1B)
-  int zero = 0;                       // 1: ZeRO stage 1 (optimizer state sharded over dp)
-  bool sequence_parallel = false;     // Korthikanti et al. 2022 (needs tp > 1)
-  double bucket_mb = 25;              // data-parallel all-reduce bucket, MiB
+  int dp = 1;                        // data-parallel replicas
+  int tp = 1;                        // tensor-parallel ranks (divides heads)
+  int pp = 1;                        // pipeline stages (<= layers)
+  std::string pp_schedule = "1f1b";  // gpipe | 1f1b
+  int virtual_stages = 1;            // model chunks per stage (interleaved 1F1B)
+  int zero = 0;                      // 1: ZeRO stage 1 (optimizer state sharded over dp)
+  bool sequence_parallel = false;    // Korthikanti et al. 2022 (needs tp > 1)
+  double bucket_mb = 25;             // data-parallel all-reduce bucket, MiB
 
   // The resolved configuration as a flat JSON object keyed by configuration key (all keys,
   // defaults filled in; lr null when it defaults to the preset's).

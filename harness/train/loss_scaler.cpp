@@ -19,8 +19,8 @@ void validate(const LossScalingConfig& c) {
                                 " (expected in (0, 1))");
   }
   if (c.growth_interval < 1) {
-    throw std::invalid_argument("loss_scale_growth_interval = " +
-                                std::to_string(c.growth_interval) + " (expected >= 1)");
+    throw std::invalid_argument(
+        "loss_scale_growth_interval = " + std::to_string(c.growth_interval) + " (expected >= 1)");
   }
 }
 

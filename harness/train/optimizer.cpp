@@ -56,8 +56,8 @@ OptimizerStepStats Optimizer::step(double lr, double loss_scale, bool skip_if_no
   }
   Backend& be = model_.backend();
   OptimizerStepStats s;
-  const double sum_sq = partition_.grad_sum_squares ? partition_.grad_sum_squares()
-                                                    : be.sum_squares(model_.grads());
+  const double sum_sq =
+      partition_.grad_sum_squares ? partition_.grad_sum_squares() : be.sum_squares(model_.grads());
   s.grad_norm = std::sqrt(sum_sq) / loss_scale;
   if (skip_if_nonfinite && !std::isfinite(s.grad_norm)) {
     s.skipped = true;

@@ -12,9 +12,9 @@ namespace tb {
 struct ParallelContext {
   ProcessGrid* grid = nullptr;  // not owned
   PipelineSchedule schedule = PipelineSchedule::one_f_one_b;
-  int zero = 0;                                 // 0 or 1
-  double bucket_bytes = 25.0 * 1024 * 1024;     // data-parallel all-reduce buckets
-  bool sequence_parallel = false;               // Korthikanti et al. 2022 (tp > 1)
+  int zero = 0;                              // 0 or 1
+  double bucket_bytes = 25.0 * 1024 * 1024;  // data-parallel all-reduce buckets
+  bool sequence_parallel = false;            // Korthikanti et al. 2022 (tp > 1)
 };
 
 // This rank's shard of a model with `layers` layers on the grid.

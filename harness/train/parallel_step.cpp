@@ -31,9 +31,8 @@ void Trainer::setup_parallel(const OptimizerConfig& optimizer) {
   const ShardSpec& have = model_.shard();
   if (have.tensor_parallel_rank != expect.tensor_parallel_rank ||
       have.tensor_parallel_size != expect.tensor_parallel_size ||
-      have.layer_begin != expect.layer_begin || model_.layer_end() != (expect.layer_end < 0
-                                                                           ? model_.config().n_layer
-                                                                           : expect.layer_end)) {
+      have.layer_begin != expect.layer_begin ||
+      model_.layer_end() != (expect.layer_end < 0 ? model_.config().n_layer : expect.layer_end)) {
     throw std::invalid_argument("the model's shard does not match this rank's place in the grid");
   }
   if (par_->zero != 0 && par_->zero != 1) {
@@ -56,9 +55,9 @@ void Trainer::setup_parallel(const OptimizerConfig& optimizer) {
     part.begin = slice * g.coord.dp_rank;
     part.end = std::min(part.begin + slice, model_.layout().total);
     if (part.end < part.begin) part.end = part.begin;
-    zero_buf_storage_ = model_.backend().allocate(
-        static_cast<std::size_t>(slice) * dtype_size(model_.dtype()),
-        MemoryCategory::communication, "zero-1 slice");
+    zero_buf_storage_ =
+        model_.backend().allocate(static_cast<std::size_t>(slice) * dtype_size(model_.dtype()),
+                                  MemoryCategory::communication, "zero-1 slice");
     zero_buf_ = Tensor(zero_buf_storage_.data(), model_.dtype(), {slice});
   }
   part.grad_sum_squares = [this] { return job_grad_sum_squares(); };
@@ -84,7 +83,8 @@ double Trainer::job_grad_sum_squares() const {
     for (const auto& spec : model_.layout().tensors) {
       if (!spec.tensor_parallel_split && g.coord.tp_rank != 0) continue;
       if (spec.name == "wte" && !model_.first_stage()) continue;
-      const std::int64_t a = std::max(lo, spec.offset), b = std::min(hi, spec.offset + spec.numel());
+      const std::int64_t a = std::max(lo, spec.offset),
+                         b = std::min(hi, spec.offset + spec.numel());
       if (a >= b) continue;
       local += model_.backend().sum_squares(model_.grads().slice(a, {b - a}));
     }
@@ -206,8 +206,8 @@ StepRecord Trainer::parallel_step() {
           auto* base = static_cast<unsigned char*>(send_buf_storage_.data());
           for (int k = 0; k < 2; ++k) {
             grad_send_[static_cast<std::size_t>(k)] =
-                Tensor(base + static_cast<std::size_t>(k) * ((sg.bytes() + 63) / 64 * 64),
-                       sg.dtype, sg.shape);
+                Tensor(base + static_cast<std::size_t>(k) * ((sg.bytes() + 63) / 64 * 64), sg.dtype,
+                       sg.shape);
           }
         }
         const auto k = static_cast<std::size_t>(grad_send_next_);
@@ -234,10 +234,9 @@ StepRecord Trainer::parallel_step() {
     // Σ over dp·m micro-batch means → the gradient of the mean over the global batch.
     const int n = m * dp;
     if (n > 1) {
-      const Tensor grads =
-          zero ? model_.grads_padded().slice(zero_buf_.numel() * g.coord.dp_rank,
-                                             {zero_buf_.numel()})
-               : model_.grads();
+      const Tensor grads = zero ? model_.grads_padded().slice(zero_buf_.numel() * g.coord.dp_rank,
+                                                              {zero_buf_.numel()})
+                                : model_.grads();
       be.scale(grads, 1.0 / double(n));
     }
     r.lr = current_lr();

@@ -29,7 +29,7 @@ namespace tb {
 struct StepRecord {
   double loss = 0;  // mean over the step's micro-batches
   double grad_norm = 0;
-  double lr = 0;  // the learning rate the optimizer stepped at
+  double lr = 0;          // the learning rate the optimizer stepped at
   double loss_scale = 1;  // the scale this step's backward ran with
   bool skipped = false;   // gradients overflowed: no update (dynamic loss scaling)
   // Exclusive seconds per phase (indexed by Phase) in this step.
@@ -49,7 +49,7 @@ struct TrainingConfig {
   explicit TrainingConfig(int micro, int accumulate = 1, LrScheduleConfig lr_schedule = {})
       : micro_batch(micro), accumulation(accumulate), schedule(std::move(lr_schedule)) {}
 
-  int micro_batch = 4;   // sequences per forward/backward
+  int micro_batch = 4;  // sequences per forward/backward
   // Micro-batches per optimizer step on each data-parallel replica (its pipeline runs them):
   // global batch = accumulation · micro_batch · dp.
   int accumulation = 1;
@@ -106,8 +106,8 @@ class Trainer {
   const ParallelContext* par_ = nullptr;
   std::unique_ptr<GradientBuckets> buckets_;
   Buffer zero_buf_storage_, send_buf_storage_;
-  Tensor zero_buf_;                       // ZeRO: this rank's slice, for the collectives
-  std::array<Tensor, 2> grad_send_;       // pipeline: gradients being sent to the stage before
+  Tensor zero_buf_;                  // ZeRO: this rank's slice, for the collectives
+  std::array<Tensor, 2> grad_send_;  // pipeline: gradients being sent to the stage before
   std::array<std::unique_ptr<CommRequest>, 2> grad_send_req_;
   std::vector<std::unique_ptr<CommRequest>> act_send_req_;  // per slot
   int grad_send_next_ = 0;

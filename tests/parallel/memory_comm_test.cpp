@@ -40,8 +40,7 @@ Trained train(ProcessGrid& g, PipelineSchedule schedule, int m, int zero = 0, in
   Trained r;
   r.backend = make_cpu_backend();
   r.model = std::make_unique<GptModel>(*r.backend, cfg(), DType::f32,
-                                       shard_for(g.shape, g.coord, kLayers),
-                                       zero ? g.shape.dp : 1);
+                                       shard_for(g.shape, g.coord, kLayers), zero ? g.shape.dp : 1);
   r.model->set_checkpointing({ckpt, false});
   r.model->init_weights(3);
   MarkovSource data(kVocab, 4, 5);
@@ -60,7 +59,7 @@ ProcessGrid grid_or_skip(GridShape s) {
   return make_mpi_grid(s);
 }
 
-#define REQUIRE_RANKS(n)                                                              \
+#define REQUIRE_RANKS(n)                                                            \
   if (MpiRuntime::world_size() != (n)) GTEST_SKIP() << "needs " << (n) << " ranks"; \
   static_assert(true)
 
@@ -84,7 +83,8 @@ TEST(ParallelMemory, TensorParallelSplitsTheBlocksParametersGradientsAndOptimize
   EXPECT_NEAR(double(peak(r, MemoryCategory::optimizer_state)), 2 * expect, 0.1 * expect);
   // And the blocks' split tensors hold exactly half their elements on each rank.
   double local_split = 0;
-  for (const auto& t : r.model->layout().tensors) local_split += t.tensor_parallel_split ? t.numel() : 0;
+  for (const auto& t : r.model->layout().tensors)
+    local_split += t.tensor_parallel_split ? t.numel() : 0;
   EXPECT_EQ(local_split, split / 2);
 }
 
@@ -117,7 +117,8 @@ TEST(ParallelMemory, FirstStageHoldsMinMPMicroBatchesUnder1F1BAndMUnderGPipe) {
   const bool last = g.last_stage();
   const double one = stage_activation_bytes(kLayers / p, last);
   const int held_1f1b = std::min(m, p - g.coord.pp_rank);
-  EXPECT_NEAR(double(peak(onefb, MemoryCategory::activations)), held_1f1b * one, 0.05 * held_1f1b * one)
+  EXPECT_NEAR(double(peak(onefb, MemoryCategory::activations)), held_1f1b * one,
+              0.05 * held_1f1b * one)
       << "stage " << g.coord.pp_rank;
   EXPECT_NEAR(double(peak(gpipe, MemoryCategory::activations)), m * one, 0.05 * m * one)
       << "stage " << g.coord.pp_rank;

@@ -180,10 +180,8 @@ const std::vector<Split>& splits() {
     v.push_back({.name = "dp2xtp2-zero1", .grid = {2, 2, 1}, .zero = 1});
     v.push_back({.name = "tp2-sp", .grid = {1, 2, 1}, .sequence_parallel = true});
     v.push_back({.name = "tp2xpp2-sp", .grid = {1, 2, 2}, .sequence_parallel = true});
-    v.push_back({.name = "dp2xtp2-sp-zero1",
-                 .grid = {2, 2, 1},
-                 .zero = 1,
-                 .sequence_parallel = true});
+    v.push_back(
+        {.name = "dp2xtp2-sp-zero1", .grid = {2, 2, 1}, .zero = 1, .sequence_parallel = true});
     return v;
   }();
   return all;
@@ -203,15 +201,16 @@ INSTANTIATE_TEST_SUITE_P(Splits, ParallelEquivalence,
                          ::testing::Range(std::size_t{0}, splits().size()),
                          [](const auto& param_info) {
                            std::string n = splits()[param_info.param].name;
-                           for (auto& ch : n) ch = std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+                           for (auto& ch : n)
+                             ch = std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
                            return n;
                          });
 
 // Activation checkpointing and reduced precision run through the stages unchanged: a
 // pipeline with full recompute, and one in bf16, equal the single-process model in f32.
 TEST(ParallelStrategies, PipelineWithCheckpointingEqualsSingleProcess) {
-  expect_equivalent({.name = "pp2-ckpt1", .grid = {1, 1, 2}, .checkpoint_interval = 1},
-                    DType::f32, 1e-5);
+  expect_equivalent({.name = "pp2-ckpt1", .grid = {1, 1, 2}, .checkpoint_interval = 1}, DType::f32,
+                    1e-5);
 }
 
 TEST(ParallelStrategies, PipelineInBf16EqualsSingleProcessBf16) {
@@ -236,8 +235,8 @@ TEST(ParallelStrategies, SequenceParallelWithCheckpointingAndBf16EqualsSinglePro
 }
 
 TEST(ParallelStrategies, TensorParallelWithCheckpointingEqualsSingleProcess) {
-  expect_equivalent({.name = "tp2-ckpt2", .grid = {1, 2, 1}, .checkpoint_interval = 2},
-                    DType::f64, 1e-12);
+  expect_equivalent({.name = "tp2-ckpt2", .grid = {1, 2, 1}, .checkpoint_interval = 2}, DType::f64,
+                    1e-12);
 }
 
 }  // namespace

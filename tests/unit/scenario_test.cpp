@@ -589,7 +589,9 @@ TEST(ScenarioErrors, MalformedSet) {
 }
 
 TEST(ScenarioErrors, SetValuesAreValidatedLikeTheFile) {
-  expect_error(doc(""), {"/base/precision: \"fp99\" (expected one of: fp32, tf32, bf16, fp16, fp8)"}, {"precision=fp99"});
+  expect_error(doc(""),
+               {"/base/precision: \"fp99\" (expected one of: fp32, tf32, bf16, fp16, fp8)"},
+               {"precision=fp99"});
   expect_error(doc(""), {"/measure/max_steps: 0"}, {"measure.max_steps=0"});
   expect_error(doc(""), {"/sweep/micro_batch: [] (expected a non-empty array"},
                {"sweep.micro_batch=[]"});
