@@ -26,6 +26,7 @@ GradientBuckets::GradientBuckets(const ParameterLayout& layout, Tensor grads, Co
 
 void GradientBuckets::arm() {
   armed_ = true;
+  issued_any_ = false;
   for (auto& b : buckets_) {
     b.ready = 0;
     b.request.reset();
@@ -33,6 +34,10 @@ void GradientBuckets::arm() {
 }
 
 void GradientBuckets::issue(Bucket& b) {
+  if (!issued_any_) {
+    issued_any_ = true;
+    first_issue_ = std::chrono::steady_clock::now();
+  }
   b.request = data_.all_reduce_async(grads_.slice(b.begin, {b.end - b.begin}));
 }
 
@@ -51,11 +56,15 @@ void GradientBuckets::mark_ready(std::int64_t begin, std::int64_t end) {
 }
 
 void GradientBuckets::finish() {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  overlapped_s_ = issued_any_ ? std::chrono::duration<double>(start - first_issue_).count() : 0.0;
   for (auto& b : buckets_) {
     if (!b.request) issue(b);
   }
   for (auto& b : buckets_) b.request->wait();
   for (auto& b : buckets_) b.request.reset();
+  exposed_s_ = std::chrono::duration<double>(Clock::now() - start).count();
   armed_ = false;
 }
 

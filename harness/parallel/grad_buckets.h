@@ -6,6 +6,7 @@
 // every tensor in it is reported final (mark_ready), and pending ones are polled so the
 // transport progresses; finish() issues the rest and waits for all.
 #pragma once
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -25,6 +26,10 @@ class GradientBuckets {
   void mark_ready(std::int64_t begin, std::int64_t end);
   // Issues every bucket not yet issued and waits for all; disarms.
   void finish();
+  // Of the last armed step: seconds from the first bucket's issue to finish() — buckets in
+  // flight while backward still ran (overlapped) — and the seconds finish() took (exposed).
+  double overlapped_s() const { return overlapped_s_; }
+  double exposed_s() const { return exposed_s_; }
 
   struct Bucket {
     std::int64_t begin, end;  // elements
@@ -39,6 +44,9 @@ class GradientBuckets {
   Comm& data_;
   std::vector<Bucket> buckets_;  // from the end of the buffer to its start
   bool armed_ = false;
+  std::chrono::steady_clock::time_point first_issue_{};
+  bool issued_any_ = false;
+  double overlapped_s_ = 0, exposed_s_ = 0;
 };
 
 }  // namespace tb

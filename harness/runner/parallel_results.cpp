@@ -13,16 +13,16 @@ using nlohmann::json;
 double median_of(std::vector<double> v) { return v.empty() ? 0.0 : summarize(v).median; }
 
 // Medians over the timed steps of one communicator's per-step stats. Exposed: seconds the
-// rank spent blocked in calls and waits; overlapped: the non-blocking all-reduces' time in
-// flight that it did not wait for (backward ran meanwhile).
-json comm_json(const std::vector<CommStats>& steps) {
-  std::vector<double> bytes, seconds, calls, exposed, overlapped;
+// rank spent blocked in calls and waits; overlapped (data parallelism with buckets only):
+// seconds from the first bucket's issue to the end of backward, the all-reduces in flight
+// while backward ran (GradientBuckets).
+json comm_json(const std::vector<CommStats>& steps, const std::vector<double>& overlapped = {}) {
+  std::vector<double> bytes, seconds, calls, exposed;
   for (const CommStats& s : steps) {
     bytes.push_back(s.bytes);
     seconds.push_back(s.seconds);
     calls.push_back(double(s.calls));
     exposed.push_back(s.seconds);
-    overlapped.push_back(std::max(0.0, s.async_seconds - s.async_wait_seconds));
   }
   return {{"bytes_per_step", median_of(bytes)},
           {"seconds_per_step", median_of(seconds)},
@@ -48,7 +48,9 @@ json rank_summary(const RankSetup& r, const GptModel& model, const MemoryTracker
   std::array<std::vector<double>, kPhaseCount> phases;
   std::array<std::vector<CommStats>, 3> comm;
   std::vector<CommStats> embedding;
+  std::vector<double> overlapped;
   for (const StepRecord& s : timed) {
+    overlapped.push_back(s.dp_overlapped_s);
     step.push_back(s.total_s());
     recv.push_back(s.pipeline_recv_s);
     for (std::size_t p = 0; p < kPhaseCount; ++p) phases[p].push_back(s.phase_s[p]);
@@ -69,7 +71,7 @@ json rank_summary(const RankSetup& r, const GptModel& model, const MemoryTracker
   }
   j["memory_peak_bytes"] = peaks;
   json cj;
-  for (std::size_t d = 0; d < 3; ++d) cj[kDims[d]] = comm_json(comm[d]);
+  for (std::size_t d = 0; d < 3; ++d) cj[kDims[d]] = comm_json(comm[d], d == 0 ? overlapped : std::vector<double>{});
   cj["embedding"] = comm_json(embedding);
   j["communication"] = cj;
   return j;

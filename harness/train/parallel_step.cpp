@@ -254,6 +254,10 @@ StepRecord Trainer::parallel_step() {
   }
   r.loss = job_mean(loss_sum, double(m * dp));
   r.pipeline_recv_s = recv_s_;
+  if (buckets_) {
+    r.dp_overlapped_s = buckets_->overlapped_s();
+    r.dp_exposed_s = buckets_->exposed_s();
+  }
   r.comm[static_cast<std::size_t>(ParallelDim::data)] = g.data->take_stats();
   r.comm[static_cast<std::size_t>(ParallelDim::tensor)] = g.tensor->take_stats();
   r.comm[static_cast<std::size_t>(ParallelDim::pipeline)] = g.pipeline->take_stats();

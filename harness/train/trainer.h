@@ -40,6 +40,9 @@ struct StepRecord {
   std::array<CommStats, kParallelDimCount> comm{};
   CommStats comm_embedding;
   double pipeline_recv_s = 0;
+  // Data parallelism with buckets: seconds from the first bucket's issue to the end of
+  // backward (all-reduces in flight while backward ran) and the wait after it.
+  double dp_overlapped_s = 0, dp_exposed_s = 0;
   double seconds(Phase p) const { return phase_s[static_cast<std::size_t>(p)]; }
   double total_s() const { return std::accumulate(phase_s.begin(), phase_s.end(), 0.0); }
 };

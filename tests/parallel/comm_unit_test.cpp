@@ -82,9 +82,15 @@ std::vector<std::vector<double>> simulate(Collective c, int n, std::int64_t e) {
         case Collective::reduce_scatter:
           for (int k = 0; k < n; ++k) x += in(k, r * m + i);
           break;
-        case Collective::all_gather: x = in(static_cast<int>(i / m), i % m); break;
-        case Collective::all_to_all: x = in(static_cast<int>(i / m), r * m + i % m); break;
-        case Collective::send_recv: x = in((r + n - 1) % n, i); break;
+        case Collective::all_gather:
+          x = in(static_cast<int>(i / m), i % m);
+          break;
+        case Collective::all_to_all:
+          x = in(static_cast<int>(i / m), r * m + i % m);
+          break;
+        case Collective::send_recv:
+          x = in((r + n - 1) % n, i);
+          break;
       }
     }
   }
@@ -165,8 +171,8 @@ TEST(LocalRanks, FromLaunchersEnvironment) {
     };
   };
   EXPECT_EQ(local_ranks_from_env(env({})), std::nullopt);
-  EXPECT_EQ(local_ranks_from_env(env({{"OMPI_COMM_WORLD_LOCAL_RANK", "3"},
-                                      {"OMPI_COMM_WORLD_LOCAL_SIZE", "4"}})),
+  EXPECT_EQ(local_ranks_from_env(
+                env({{"OMPI_COMM_WORLD_LOCAL_RANK", "3"}, {"OMPI_COMM_WORLD_LOCAL_SIZE", "4"}})),
             (LocalRanks{3, 4}));
   EXPECT_EQ(local_ranks_from_env(env({{"MPI_LOCALRANKID", "1"}, {"MPI_LOCALNRANKS", "2"}})),
             (LocalRanks{1, 2}));
@@ -175,11 +181,11 @@ TEST(LocalRanks, FromLaunchersEnvironment) {
                                       {"SLURM_STEP_TASKS_PER_NODE", "4(x2),3"}})),
             (LocalRanks{2, 3}));
   EXPECT_EQ(local_ranks_from_env(env({{"SLURM_LOCALID", "0"}})), std::nullopt);
-  EXPECT_THROW(local_ranks_from_env(env({{"OMPI_COMM_WORLD_LOCAL_RANK", "x"},
-                                         {"OMPI_COMM_WORLD_LOCAL_SIZE", "4"}})),
+  EXPECT_THROW(local_ranks_from_env(
+                   env({{"OMPI_COMM_WORLD_LOCAL_RANK", "x"}, {"OMPI_COMM_WORLD_LOCAL_SIZE", "4"}})),
                std::invalid_argument);
-  EXPECT_THROW(local_ranks_from_env(env({{"OMPI_COMM_WORLD_LOCAL_RANK", "4"},
-                                         {"OMPI_COMM_WORLD_LOCAL_SIZE", "4"}})),
+  EXPECT_THROW(local_ranks_from_env(
+                   env({{"OMPI_COMM_WORLD_LOCAL_RANK", "4"}, {"OMPI_COMM_WORLD_LOCAL_SIZE", "4"}})),
                std::invalid_argument);
   EXPECT_THROW(local_ranks_from_env(env({{"SLURM_LOCALID", "0"},
                                          {"SLURM_NODEID", "3"},

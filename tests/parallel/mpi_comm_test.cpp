@@ -32,8 +32,8 @@ template <class T, class F>
     const T w = static_cast<T>(want(static_cast<std::int64_t>(i)));
     if (got[i] != w) {
       if (wrong++ == 0) {
-        first = "element " + std::to_string(i) + " = " + std::to_string(got[i]) +
-                ", expected " + std::to_string(w);
+        first = "element " + std::to_string(i) + " = " + std::to_string(got[i]) + ", expected " +
+                std::to_string(w);
       }
     }
   }
@@ -138,7 +138,8 @@ TEST_F(MpiCommTest, BroadcastFromEveryRoot) {
       for (std::size_t i = 0; i < t.size(); ++i) t[i] = float(root * 10000 + int(i));
     }
     comm->broadcast(view(t), root);
-    EXPECT_TRUE(all_equal(t, [&](std::int64_t i) { return root * 10000.0 + i; })) << "root " << root;
+    EXPECT_TRUE(all_equal(t, [&](std::int64_t i) { return root * 10000.0 + i; }))
+        << "root " << root;
   }
 }
 
@@ -196,18 +197,18 @@ TEST_F(MpiCommTest, StatsCountTheDocumentedPayloads) {
   std::vector<double> rs_in(sz(n) * 64), rs_out(64), ag_in(10), ag_out(sz(n) * 10);
   std::vector<std::int32_t> a2a_in(sz(n) * 5), a2a_out(sz(n) * 5);
   std::vector<float> msg(300), got(300);
-  comm->all_reduce(view(f));                          // 4000
-  comm->reduce_scatter(view(rs_out), view(rs_in));    // 8·64n
-  comm->all_gather(view(ag_out), view(ag_in));        // 8·10n
-  comm->all_to_all(view(a2a_out), view(a2a_in));      // 4·5n
-  comm->broadcast(view(f), 0);                        // 4000
+  comm->all_reduce(view(f));                        // 4000
+  comm->reduce_scatter(view(rs_out), view(rs_in));  // 8·64n
+  comm->all_gather(view(ag_out), view(ag_in));      // 8·10n
+  comm->all_to_all(view(a2a_out), view(a2a_in));    // 4·5n
+  comm->broadcast(view(f), 0);                      // 4000
   const int next = (me + 1) % n, prev = (me + n - 1) % n;
-  auto req = comm->send_async(view(msg), next);       // 1200
-  comm->recv(view(got), prev);                        // 1200
+  auto req = comm->send_async(view(msg), next);  // 1200
+  comm->recv(view(got), prev);                   // 1200
   req->wait();
-  auto ar = comm->all_reduce_async(view(f));          // 4000
+  auto ar = comm->all_reduce_async(view(f));  // 4000
   ar->wait();
-  comm->barrier();                                    // 0
+  comm->barrier();  // 0
   const CommStats s = comm->take_stats();
   EXPECT_EQ(s.calls, 9);
   EXPECT_EQ(s.bytes, 4000.0 + 512.0 * n + 80.0 * n + 20.0 * n + 4000 + 1200 + 1200 + 4000);
