@@ -274,39 +274,18 @@ double Trainer::pipeline_evaluate(std::int64_t count) {
   const int T = model_.config().seq_len, B = micro_batch_;
   const bool first = model_.first_stage(), last = model_.last_stage();
   const int prev = g.coord.pp_rank - 1, next = g.coord.pp_rank + 1;
-  const std::size_t W = static_cast<std::size_t>(T) + 1;
-  std::vector<std::int32_t> windows(static_cast<std::size_t>(B) * W), inputs(windows.size()),
-      targets(windows.size());
-  std::vector<double> losses64(static_cast<std::size_t>(B) * static_cast<std::size_t>(T));
-  std::vector<float> losses32(losses64.size());
-  double total = 0;
-  for (std::int64_t first_w = 0; first_w < count; first_w += B) {
-    const int valid = static_cast<int>(std::min<std::int64_t>(B, count - first_w));
-    for (int b = 0; b < B; ++b) {
-      data_.eval_window(first_w + std::min(b, valid - 1), T,
-                        windows.data() + static_cast<std::size_t>(b) * W);
-    }
-    split_windows(windows.data(), B, T, inputs.data(), targets.data());
-    if (!first) {
-      model_.prepare(B);
-      g.pipeline->recv(model_.stage_input(0), prev);
-    }
-    (void)model_.forward(0, inputs.data(), targets.data(), B);
-    model_.backend().synchronize();
-    if (!last) {
-      g.pipeline->send(model_.stage_output(0), next);
-      continue;
-    }
-    const Tensor& l = model_.activations(0).losses;
-    const std::size_t n = static_cast<std::size_t>(valid) * static_cast<std::size_t>(T);
-    if (l.dtype == DType::f64) {
-      model_.backend().copy_to_host(losses64.data(), l);
-      for (std::size_t i = 0; i < n; ++i) total += losses64[i];
-    } else {
-      model_.backend().copy_to_host(losses32.data(), l);
-      for (std::size_t i = 0; i < n; ++i) total += losses32[i];
-    }
-  }
+  const double total = window_loss_sum(
+      model_, count, B, [&](std::int64_t i, std::int32_t* out) { data_.eval_window(i, T, out); },
+      [&](const std::int32_t* inputs, const std::int32_t* targets) {
+        if (!first) {
+          model_.prepare(B);
+          g.pipeline->recv(model_.stage_input(0), prev);
+        }
+        (void)model_.forward(0, inputs, targets, B);
+        model_.backend().synchronize();
+        if (!last) g.pipeline->send(model_.stage_output(0), next);
+        return last;
+      });
   // Every replica evaluated the same windows: the mean over replicas is that value.
   return job_mean(total, double(count) * T * g.shape.dp);
 }

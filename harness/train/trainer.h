@@ -133,6 +133,10 @@ void split_windows(const std::int32_t* windows, int B, int T, std::int32_t* inpu
 // last partial batch is padded with copies of its first window whose losses are not counted.
 template <class Fill>
 double mean_window_loss(GptModel& model, std::int64_t count, int B, Fill&& fill);
+// The same loop, summing the losses; forward(inputs, targets) runs the batch's forward and
+// returns whether this process holds its losses (a pipeline's last stage).
+template <class Fill, class Forward>
+double window_loss_sum(GptModel& model, std::int64_t count, int B, Fill&& fill, Forward&& forward);
 
 }  // namespace tb
 

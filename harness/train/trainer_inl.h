@@ -3,8 +3,8 @@
 
 namespace tb {
 
-template <class Fill>
-double mean_window_loss(GptModel& model, std::int64_t count, int B, Fill&& fill) {
+template <class Fill, class Forward>
+double window_loss_sum(GptModel& model, std::int64_t count, int B, Fill&& fill, Forward&& forward) {
   const int T = model.config().seq_len;
   const std::size_t W = static_cast<std::size_t>(T) + 1;
   std::vector<std::int32_t> windows(static_cast<std::size_t>(B) * W), inputs(windows.size()),
@@ -18,7 +18,7 @@ double mean_window_loss(GptModel& model, std::int64_t count, int B, Fill&& fill)
       fill(first + std::min(b, valid - 1), windows.data() + static_cast<std::size_t>(b) * W);
     }
     split_windows(windows.data(), B, T, inputs.data(), targets.data());
-    model.forward(inputs.data(), targets.data(), B);
+    if (!forward(inputs.data(), targets.data())) continue;
     const Tensor& l = model.activations(0).losses;
     const std::size_t n = static_cast<std::size_t>(valid) * static_cast<std::size_t>(T);
     if (l.dtype == DType::f64) {
@@ -29,7 +29,17 @@ double mean_window_loss(GptModel& model, std::int64_t count, int B, Fill&& fill)
       for (std::size_t i = 0; i < n; ++i) total += losses32[i];
     }
   }
-  return total / (double(count) * T);
+  return total;
+}
+
+template <class Fill>
+double mean_window_loss(GptModel& model, std::int64_t count, int B, Fill&& fill) {
+  const double total =
+      window_loss_sum(model, count, B, fill, [&](const std::int32_t* in, const std::int32_t* tg) {
+        model.forward(in, tg, B);
+        return true;
+      });
+  return total / (double(count) * model.config().seq_len);
 }
 
 }  // namespace tb
