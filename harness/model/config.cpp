@@ -73,6 +73,31 @@ void validate(const ModelConfig& c) {
                                 " does not divide d_model = " + std::to_string(c.d_model) +
                                 " (expected a divisor of the width)");
   }
+  const MoeConfig& m = c.moe;
+  if (m.experts < 0) {
+    throw std::invalid_argument("experts = " + std::to_string(m.experts) +
+                                " (expected 0 for dense MLPs, or >= 1)");
+  }
+  if (!m.enabled()) return;
+  if (m.top_k < 1 || m.top_k > m.experts) {
+    throw std::invalid_argument("top_k = " + std::to_string(m.top_k) + " with experts = " +
+                                std::to_string(m.experts) + " (expected 1 <= top_k <= experts)");
+  }
+  if (!(m.capacity_factor > 0) || !std::isfinite(m.capacity_factor)) {
+    throw std::invalid_argument("capacity_factor = " + std::to_string(m.capacity_factor) +
+                                " (expected a finite number > 0)");
+  }
+  if (m.every < 1 || m.every > c.n_layer) {
+    throw std::invalid_argument("moe_every = " + std::to_string(m.every) +
+                                " with layers = " + std::to_string(c.n_layer) +
+                                " (expected 1 <= moe_every <= layers, so some block has experts)");
+  }
+  if (!(m.aux_loss_coef >= 0) || !(m.z_loss_coef >= 0) || !std::isfinite(m.aux_loss_coef) ||
+      !std::isfinite(m.z_loss_coef)) {
+    throw std::invalid_argument("moe_aux_loss = " + std::to_string(m.aux_loss_coef) +
+                                ", moe_z_loss = " + std::to_string(m.z_loss_coef) +
+                                " (expected finite numbers >= 0)");
+  }
 }
 
 ModelConfig reduce(const ModelConfig& full, const ProxyReduction& r) {
@@ -96,14 +121,26 @@ ModelConfig reduce(const ModelConfig& full, const ProxyReduction& r) {
   return c;
 }
 
-std::int64_t parameter_count(const ModelConfig& c) {
+namespace {
+// Blocks with `experts_used` of E experts counted in each mixture-of-experts block.
+std::int64_t parameters_with(const ModelConfig& c, std::int64_t experts_used) {
   const std::int64_t d = c.d_model, L = c.n_layer;
-  return std::int64_t{c.vocab} * d + std::int64_t{c.seq_len} * d + L * (12 * d * d + 13 * d) +
-         2 * d;
+  const std::int64_t dense =
+      std::int64_t{c.vocab} * d + std::int64_t{c.seq_len} * d + L * (12 * d * d + 13 * d) + 2 * d;
+  if (!c.moe.enabled()) return dense;
+  const std::int64_t mlp = 8 * d * d + 5 * d, E = c.moe.experts;
+  return dense + c.moe.moe_layers(c.n_layer) * ((experts_used - 1) * mlp + E * d);
+}
+}  // namespace
+
+std::int64_t parameter_count(const ModelConfig& c) { return parameters_with(c, c.moe.experts); }
+
+std::int64_t active_parameter_count(const ModelConfig& c) {
+  return parameters_with(c, c.moe.top_k);
 }
 
 double model_flops_per_token(const ModelConfig& c) {
-  const double n_matmul = double(parameter_count(c)) - double(c.seq_len) * c.d_model;
+  const double n_matmul = double(active_parameter_count(c)) - double(c.seq_len) * c.d_model;
   return 6.0 * n_matmul + 12.0 * c.n_layer * double(c.d_model) * c.seq_len;
 }
 

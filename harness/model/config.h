@@ -9,6 +9,24 @@
 
 namespace tb {
 
+// Mixture-of-experts MLPs (Shazeer et al. 2017; GShard, Lepikhin et al. 2021; Switch
+// Transformer, Fedus et al. 2022): every `every`-th block (blocks every−1, 2·every−1, …) has
+// `experts` MLPs of the dense width and a linear router; a token runs through its top_k
+// experts (moe_routing.h). experts = 0: every block is dense.
+struct MoeConfig {
+  int experts = 0;
+  int top_k = 1;
+  // Rows each expert takes per micro-batch: ⌈capacity_factor·top_k·N/E⌉ of N tokens (at most
+  // N); choices beyond it are dropped (the token's residual passes through).
+  double capacity_factor = 1.25;
+  int every = 1;
+  double aux_loss_coef = 0.01;  // load-balancing loss α (Switch Transformer, Eq. 4; α = 10⁻²)
+  double z_loss_coef = 0;       // router z-loss (Zoph et al. 2022, ST-MoE, Eq. 5; 10⁻³ there)
+  bool enabled() const { return experts > 0; }
+  bool is_moe_layer(int layer) const { return experts > 0 && (layer + 1) % every == 0; }
+  int moe_layers(int n_layer) const { return experts > 0 ? n_layer / every : 0; }
+};
+
 struct ModelConfig {
   std::string name;  // preset name, e.g. "gpt3-125m"
   int n_layer = 0;
@@ -20,6 +38,7 @@ struct ModelConfig {
   std::int64_t batch_tokens = 0;
   double lr = 0;
   std::string note;  // where a preset departs from the published table, and why
+  MoeConfig moe;     // dense unless moe.experts > 0
 
   int head_dim() const { return d_model / n_head; }
 };
@@ -46,12 +65,19 @@ struct ProxyReduction {
 ModelConfig reduce(const ModelConfig& full, const ProxyReduction& r);
 
 // Parameter count with the LM head tied to the token embedding:
-// V·d + T·d (embeddings) + L·(12d² + 13d) (blocks) + 2d (final LayerNorm).
+// V·d + T·d (embeddings) + L·(12d² + 13d) (blocks) + 2d (final LayerNorm). Each of the L_moe
+// mixture-of-experts blocks has E MLPs of 8d² + 5d and a router of E·d instead of one MLP:
+// + L_moe·((E − 1)·(8d² + 5d) + E·d).
 std::int64_t parameter_count(const ModelConfig& c);
+// The parameters one token uses: as parameter_count with top_k experts in place of E (the
+// router's E·d is used by every token).
+std::int64_t active_parameter_count(const ModelConfig& c);
 
 // Model FLOPs per trained token, PaLM convention (Chowdhery et al. 2022, App. B):
 // 6N + 12·L·d·T, with N the parameters that take part in matrix multiplies — all but the
 // position table, as nanoGPT's estimate_mfu counts them (the tied token table is the LM head).
+// With experts N counts the active parameters: a token's FLOPs are its top_k experts' (as
+// Switch Transformer's "FLOP-matched" comparisons count them).
 double model_flops_per_token(const ModelConfig& c);
 
 }  // namespace tb

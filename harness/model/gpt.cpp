@@ -143,9 +143,11 @@ void GptModel::init_weights(std::uint64_t seed) {
         p.name.ends_with("ln1.weight") || p.name.ends_with("ln2.weight") || p.name == "lnf.weight";
     if (is_norm_weight) {
       host64.assign(n, 1.0);
-    } else if (p.shape.size() == 2) {
-      const bool residual_proj =
-          p.name.ends_with("attn.proj.weight") || p.name.ends_with("mlp.proj.weight");
+    } else if (p.shape.size() >= 2) {
+      // Matrices, and the experts' stacks of them; the router like any linear layer.
+      const bool residual_proj = p.name.ends_with("attn.proj.weight") ||
+                                 p.name.ends_with("mlp.proj.weight") ||
+                                 p.name.ends_with("mlp.experts.proj.weight");
       const double sd = residual_proj ? residual_std : 0.02;
       for (auto& x : host64) x = sd * rng.normal();
     }
@@ -189,6 +191,12 @@ void GptModel::set_precision(PrecisionPolicy precision) {
   if (dtype_ == DType::f64 && precision.mode != PrecisionMode::fp32) {
     throw std::invalid_argument("precision = " + std::string(precision_mode_name(precision.mode)) +
                                 " on an f64 model (the f64 reference runs fp32 only)");
+  }
+  if (precision.mode == PrecisionMode::fp8 && config_.moe.enabled()) {
+    throw std::invalid_argument(
+        "precision = fp8 with experts = " + std::to_string(config_.moe.experts) +
+        " (fp8 delayed scaling keeps one scale per linear layer, not per expert: expected "
+        "fp32, tf32, bf16 or fp16)");
   }
   std::vector<DelayedScaling> fp8;
   if (precision.mode == PrecisionMode::fp8) {
@@ -266,6 +274,15 @@ void GptModel::ensure_buffers(int B) {
       sp ? std::vector<std::int64_t>{B * T / t} : std::vector<std::int64_t>{B, T};
   // Stored at the activation width; LayerNorm statistics, logits and losses in dtype_.
   const DType act = dtype_ == DType::f64 ? dtype_ : activation_dtype(precision_.mode);
+  // Which kinds of block (dense, mixture of experts) each layer buffer serves.
+  const std::int64_t N = B * T, E = config_.moe.experts, K = config_.moe.top_k;
+  const std::int64_t M = moe_rows_max(B);
+  auto serves = [&](std::int64_t i, bool moe) {
+    for (int l = 0; l < L; ++l) {
+      if ((interval > 0 ? l % interval : l) == i && moe_layer(l) == moe) return true;
+    }
+    return false;
+  };
   auto carve_slot = [&](Carver& k, const Tensor& shared_att) {
     const auto A = [&](std::vector<std::int64_t> shape) { return k.take(act, std::move(shape)); };
     Activations a;
@@ -273,7 +290,8 @@ void GptModel::ensure_buffers(int B) {
     if (n_segments > 0) a.segment_inputs.push_back(a.encoded);
     for (std::int64_t j = 1; j < n_segments; ++j) a.segment_inputs.push_back(A(rows));
     a.layers.resize(static_cast<std::size_t>(n_layers));
-    for (auto& la : a.layers) {
+    for (std::int64_t i = 0; i < n_layers; ++i) {
+      auto& la = a.layers[static_cast<std::size_t>(i)];
       la.ln1 = A({B, T, C});
       la.ln1_mean = k.take(row_stats);
       la.ln1_rstd = k.take(row_stats);
@@ -284,8 +302,18 @@ void GptModel::ensure_buffers(int B) {
       la.ln2 = A({B, T, C});
       la.ln2_mean = k.take(row_stats);
       la.ln2_rstd = k.take(row_stats);
-      la.fch = A({B, T, 4 * Ct});
-      la.fch_gelu = A({B, T, 4 * Ct});
+      if (serves(i, false)) {
+        la.fch = A({B, T, 4 * Ct});
+        la.fch_gelu = A({B, T, 4 * Ct});
+      }
+      if (serves(i, true)) {
+        la.router_logits = k.take({N, E});
+        la.moe_in = A({M, C});
+        la.moe_fch = A({M, 4 * C});
+        la.moe_fch_gelu = A({M, 4 * C});
+        la.moe_out = A({M, C});
+        la.moe_gates = k.take({M});
+      }
       la.res_mlp = A(rows);
     }
     if (last) {
@@ -315,10 +343,15 @@ void GptModel::ensure_buffers(int B) {
     for (auto& a : slots) {
       a.tokens = k.take({B, T});
       a.targets = k.take({B, T});
+      for (std::size_t i = 0; i < a.layers.size(); ++i) {
+        if (!serves(static_cast<std::int64_t>(i), true)) continue;
+        a.layers[i].moe_index = k.take({M});
+        a.layers[i].moe_slots = k.take({N, K});
+      }
     }
   };
   Carver tok_size(nullptr, DType::i32);
-  std::vector<Activations> sizing_slots(acts_.size());
+  std::vector<Activations> sizing_slots = acts_;
   carve_tokens(tok_size, sizing_slots);
   acts_tokens_buf_ = backend_.allocate(tok_size.used(), MemoryCategory::activations, "tokens");
   Carver tok(acts_tokens_buf_.data(), DType::i32);
@@ -331,6 +364,12 @@ void GptModel::ensure_buffers(int B) {
     d_qkv_ = k.take({B, T, 3 * Ct});
     d_fch_ = k.take({B, T, 4 * Ct});
     d_att_ = k.take({B, NHt, T, T});
+    if (E > 0 && M > 0) {
+      d_moe_rows_ = k.take({M, C});
+      d_moe_fch_ = k.take({M, 4 * C});
+      d_moe_gates_ = k.take(dtype_, {M});
+      d_router_ = k.take(dtype_, {N, E});
+    }
   };
   Carver wsize(nullptr, act);
   carve_work(wsize);
@@ -449,6 +488,10 @@ void GptModel::layer_forward(Activations& a, int l) {
   row_parallel_forward(la.res_att, input, la.atty, b + "attn.proj.weight", b + "attn.proj.bias",
                        gemm_precision(l, 1));
   layernorm_to_gemm(la.ln2, la.ln2_mean, la.ln2_rstd, la.res_att, b + "ln2.weight", b + "ln2.bias");
+  if (moe_layer(l)) {
+    moe_forward(la, l);
+    return;
+  }
   be.matmul_forward(la.fch, la.ln2, gemm_weight(b + "mlp.fc.weight"), param(b + "mlp.fc.bias"),
                     false, gemm_precision(l, 2));
   be.gelu_forward(la.fch_gelu, la.fch);
@@ -473,6 +516,7 @@ double GptModel::forward(int slot, const std::int32_t* inputs, const std::int32_
     }
   }
   if (!weights_lp_.empty()) backend_.convert(weights_lp_, params_all_);
+  moe_aux_loss_ = 0;
   if (first) {
     backend_.copy_from_host(a.tokens, inputs);
     if (seq_parallel_) {
@@ -529,13 +573,18 @@ void GptModel::layer_backward(Activations& a, int l, Profiler* profiler) {
     if (profiler) r.emplace(*profiler, Phase::recompute);
     be.attention_forward(d_atty, la.att, la.qkv, heads);
   }
-  // res_mlp = res_att + fch_gelu·Wpᵀ + bp
-  be.matmul_backward(d_fch_, grad(b + "mlp.proj.weight"), grad(b + "mlp.proj.bias"),
-                     gathered_grad(), la.fch_gelu, gemm_weight(b + "mlp.proj.weight"),
-                     gemm_precision(l, 3));
-  be.gelu_backward(d_fch_, la.fch, d_fch_);
-  const Tensor d_ln2 = column_parallel_backward(d_tmp_, b + "mlp.fc.weight", b + "mlp.fc.bias",
-                                                d_fch_, la.ln2, gemm_precision(l, 2));
+  Tensor d_ln2;
+  if (moe_layer(l)) {
+    d_ln2 = moe_backward(la, l);
+  } else {
+    // res_mlp = res_att + fch_gelu·Wpᵀ + bp
+    be.matmul_backward(d_fch_, grad(b + "mlp.proj.weight"), grad(b + "mlp.proj.bias"),
+                       gathered_grad(), la.fch_gelu, gemm_weight(b + "mlp.proj.weight"),
+                       gemm_precision(l, 3));
+    be.gelu_backward(d_fch_, la.fch, d_fch_);
+    d_ln2 = column_parallel_backward(d_tmp_, b + "mlp.fc.weight", b + "mlp.fc.bias", d_fch_, la.ln2,
+                                     gemm_precision(l, 2));
+  }
   be.layernorm_backward(d_residual_, grad(b + "ln2.weight"), grad(b + "ln2.bias"), d_ln2,
                         la.res_att, param(b + "ln2.weight"), la.ln2_mean, la.ln2_rstd);
   // res_att = input + atty·Wapᵀ + bap
@@ -553,7 +602,8 @@ void GptModel::grads_ready(int local_layer) {
   if (!grad_ready_) return;
   const std::string b = block(shard_.layer_begin + local_layer);
   const ParameterSpec& first = layout_.find(b + "ln1.weight");
-  const ParameterSpec& last = layout_.find(b + "mlp.proj.bias");
+  const ParameterSpec& last =
+      layout_.find(b + (moe_layer(local_layer) ? "mlp.experts.proj.bias" : "mlp.proj.bias"));
   backend_.synchronize();
   grad_ready_(first.offset, last.offset + last.numel());
 }
@@ -563,6 +613,7 @@ void GptModel::backward(int slot, Profiler* profiler, double loss_scale) {
   Activations& a = acts_.at(static_cast<std::size_t>(slot));
   const int L = local_layers(), k = policy_.interval;
   const std::int64_t N = std::int64_t{B_} * config_.seq_len;
+  loss_scale_ = loss_scale;
   if (last_stage()) {
     backend_.softmax_cross_entropy_backward(a.logits, a.targets, loss_scale / double(N));
     // With checkpointing the last block's output is still in the segment buffers from forward.
@@ -595,7 +646,9 @@ void GptModel::backward(int slot, Profiler* profiler, double loss_scale) {
       {
         std::optional<Profiler::Range> r;
         if (profiler) r.emplace(*profiler, Phase::recompute);
+        recomputing_ = true;
         for (int l = first; l < end; ++l) layer_forward(a, l);
+        recomputing_ = false;
       }
       for (int l = end - 1; l >= first; --l) {
         layer_backward(a, l, profiler);

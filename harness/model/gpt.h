@@ -65,6 +65,7 @@
 
 #include "config.h"
 #include "fp8_scaling.h"
+#include "moe_routing.h"
 #include "parameters.h"
 #include "precision.h"
 #include "shard.h"
@@ -94,6 +95,14 @@ struct LayerActivations {
   Tensor fch;                      // (B,T,4C) before GELU
   Tensor fch_gelu;                 // (B,T,4C) after GELU
   Tensor res_mlp;                  // (B,T,C) residual after the MLP: the block's output
+  // Mixture-of-experts blocks (moe_routing.h), with M the most rows the experts can take
+  // (min(E·capacity, k·B·T)); fch and fch_gelu are empty in a buffer only such blocks use.
+  Tensor router_logits;          // (B·T, E) in the model's dtype
+  Tensor moe_in, moe_out;        // (M, C) dispatched inputs and the experts' outputs
+  Tensor moe_fch, moe_fch_gelu;  // (M, 4C) the experts' hidden activations
+  Tensor moe_gates;              // (M) combine weights, in the model's dtype
+  Tensor moe_index, moe_slots;   // i32 (M) token of each row; (B·T, k) row of each choice
+  MoeRouting routing;            // the host's routing of the last forward
 };
 
 struct Activations {
@@ -110,6 +119,17 @@ struct Activations {
   Tensor lnf, lnf_mean, lnf_rstd;  // (B,T,C), (B,T), (B,T)
   Tensor logits;                   // (B,T,V): probabilities after forward, dlogits in backward
   Tensor losses;                   // (B,T)
+};
+
+// What the mixture-of-experts blocks' routing did over the forwards counted (training
+// forwards; not recomputations, not while counting is off).
+struct MoeStats {
+  std::vector<int> layers;                              // global block index of each MoE block
+  std::vector<std::vector<std::int64_t>> dispatched;    // per MoE block, rows per expert
+  std::vector<std::vector<std::int64_t>> first_choice;  // per MoE block, first choices per expert
+  std::int64_t choices = 0, dropped = 0;                // token choices, and those dropped
+  double load_balance_loss = 0, z_loss = 0;             // sums over blocks and forwards (no α, β)
+  std::int64_t forwards = 0;                            // block forwards counted
 };
 
 class GptModel {
@@ -148,6 +168,16 @@ class GptModel {
   }
 
   const ModelConfig& config() const { return config_; }
+
+  // Mixture of experts: the auxiliary losses (α·load balance + β·z-loss, summed over the
+  // blocks) of the last forward(), which backward() differentiates along with the mean
+  // cross-entropy that forward() returns; routing statistics, counted while
+  // count_moe_stats is on (the default; evaluation turns it off).
+  double moe_aux_loss() const { return moe_aux_loss_; }
+  const MoeStats& moe_stats() const { return moe_stats_; }
+  void reset_moe_stats();
+  void count_moe_stats(bool on) { moe_stats_on_ = on; }
+  bool counting_moe_stats() const { return moe_stats_on_; }
 
   // Throws std::invalid_argument for interval < 0, or selective with interval ≠ 0. Saved
   // buffers are re-carved at the next forward (call it between steps, not between a forward
@@ -238,6 +268,16 @@ class GptModel {
                                   const std::string& bias, const Tensor& dout, const Tensor& inp,
                                   const GemmPrecision& precision);
   void grads_ready(int local_layer);
+  // Mixture-of-experts blocks (gpt_moe.cpp): the MLP half of the block after ln2, forward
+  // into la.res_mlp, and backward returning the gradient of ln2's output (in d_tmp_).
+  bool moe_layer(int local_layer) const {
+    return config_.moe.is_moe_layer(shard_.layer_begin + local_layer);
+  }
+  std::int64_t moe_rows_max(int B) const;
+  void moe_forward(LayerActivations& la, int l);
+  Tensor moe_backward(LayerActivations& la, int l);
+  // Expert e's slice of a stacked (E, …) tensor in the flat buffer `flat`.
+  Tensor expert_view(const Tensor& flat, const std::string& name, int e) const;
   int local_layers() const { return layer_end_ - shard_.layer_begin; }
   int tp() const { return shard_.tensor_parallel_size; }
   // The weight a GEMM multiplies: the 16-bit copy in reduced modes, else the master.
@@ -263,12 +303,20 @@ class GptModel {
   bool seq_parallel_ = false;
   int slots_ = 1;
   std::function<void(std::int64_t, std::int64_t)> grad_ready_;
+  double moe_aux_loss_ = 0;
+  double loss_scale_ = 1;     // of the running backward
+  bool recomputing_ = false;  // backward's recomputation of a segment is running
+  bool moe_stats_on_ = true;
+  MoeStats moe_stats_;
 
   int B_ = 0;
   Buffer acts_buf_, acts_tokens_buf_, work_buf_, tp_buf_;
   std::vector<Activations> acts_;  // one per pipeline slot
   // Backward scratch (workspace): gradients of activations, reused across layers.
   Tensor d_residual_, d_tmp_, d_qkv_, d_fch_, d_att_;
+  // Mixture of experts: gradients of the dispatched rows (M, C), of their hidden activations
+  // (M, 4C), of the gates (M) and of the router logits (B·T, E).
+  Tensor d_moe_rows_, d_moe_fch_, d_moe_gates_, d_router_;
   // Tensor parallelism: partial sums (B,T,C) all-reduced over the group (communication).
   Tensor tp_partial_;
   // Sequence parallelism (communication): this rank's rows of a summed partial (fp32), of a

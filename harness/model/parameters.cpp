@@ -35,6 +35,12 @@ ParameterLayout make_parameter_layout(const ModelConfig& c, const ShardSpec& s) 
                                 std::to_string(end) + ") (expected within [0, " +
                                 std::to_string(c.n_layer) + "))");
   }
+  if (tp > 1 && c.moe.enabled()) {
+    throw std::invalid_argument("tensor_parallel = " + std::to_string(tp) +
+                                " with experts = " + std::to_string(c.moe.experts) +
+                                " (experts are not split over tensor-parallel ranks: expected "
+                                "tensor_parallel = 1)");
+  }
   const std::int64_t C = c.d_model, Ct = C / tp;
   ParameterLayout L;
   auto add = [&](std::string name, std::vector<std::int64_t> shape, bool decay,
@@ -56,6 +62,16 @@ ParameterLayout make_parameter_layout(const ModelConfig& c, const ShardSpec& s) 
     add(b + "attn.proj.bias", {C}, false);
     add(b + "ln2.weight", {C}, false);
     add(b + "ln2.bias", {C}, false);
+    if (c.moe.is_moe_layer(l)) {
+      // Mixture of experts (moe_routing.h): a router and E MLPs stacked along a first axis.
+      const std::int64_t E = c.moe.experts;
+      add(b + "mlp.router.weight", {E, C}, true);
+      add(b + "mlp.experts.fc.weight", {E, 4 * C, C}, true);
+      add(b + "mlp.experts.fc.bias", {E, 4 * C}, false);
+      add(b + "mlp.experts.proj.weight", {E, C, 4 * C}, true);
+      add(b + "mlp.experts.proj.bias", {E, C}, false);
+      continue;
+    }
     add(b + "mlp.fc.weight", {4 * Ct, C}, true, true);
     add(b + "mlp.fc.bias", {4 * Ct}, false, true);
     add(b + "mlp.proj.weight", {C, 4 * Ct}, true, true);

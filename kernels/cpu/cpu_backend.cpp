@@ -40,13 +40,27 @@ T* p(const Tensor& t) {
 
 int as_int(std::int64_t v) { return static_cast<int>(v); }
 
+// Every entry of an i32 row index in [0, rows) (−1 too when allow_none).
+void expect_rows(const char* op, const Tensor& index, std::int64_t rows, bool allow_none = false) {
+  expect(index.dtype == DType::i32, op, "index must be i32");
+  const std::int32_t* ix = index.data<std::int32_t>();
+  for (std::int64_t i = 0; i < index.numel(); ++i) {
+    const bool ok = (ix[i] >= 0 && ix[i] < rows) || (allow_none && ix[i] == -1);
+    expect(ok, op,
+           "index[" + std::to_string(i) + "] = " + std::to_string(ix[i]) + " (expected in [0, " +
+               std::to_string(rows) + ")" + (allow_none ? " or -1)" : ")"));
+  }
+}
+
 class CpuBackend final : public Backend {
  public:
   CpuBackend(int threads, std::size_t limit)
       : tracker_(limit),
-        arena_([this](std::size_t bytes) {
-          return allocate(bytes, MemoryCategory::emulation, "reduced-precision staging");
-        }, /*alignment=*/64) {
+        arena_(
+            [this](std::size_t bytes) {
+              return allocate(bytes, MemoryCategory::emulation, "reduced-precision staging");
+            },
+            /*alignment=*/64) {
     cpu::set_num_threads(threads);
   }
 
@@ -137,8 +151,7 @@ class CpuBackend final : public Backend {
   }
 
   void matmul_forward(const Tensor& out, const Tensor& inp, const Tensor& weight,
-                      const Tensor& bias, bool accumulate_out,
-                      const GemmPrecision& prec) override {
+                      const Tensor& bias, bool accumulate_out, const GemmPrecision& prec) override {
     const int OC = as_int(weight.dim(0)), C = as_int(weight.dim(1));
     expect(inp.numel() % C == 0 && out.numel() / OC == inp.numel() / C, "matmul_forward",
            "shapes " + shape_string(out.shape) + " = " + shape_string(inp.shape) + " · " +
@@ -180,8 +193,8 @@ class CpuBackend final : public Backend {
     const Tensor w = s.gemm_operand(s.in(weight), weight, prec.weight);
     dispatch_float(x.dtype, "matmul_backward", [&](auto z) {
       using T = decltype(z);
-      cpu::matmul_backward(p<T>(dx), p<T>(dweight), static_cast<T*>(nullptr), p<T>(dy), p<T>(x), p<T>(w),
-                           inp.numel() / C, C, OC);
+      cpu::matmul_backward(p<T>(dx), p<T>(dweight), static_cast<T*>(nullptr), p<T>(dy), p<T>(x),
+                           p<T>(w), inp.numel() / C, C, OC);
       // The bias gradient sums dout as stored, not as the GEMM's rounded operand.
       if (!dbias.empty()) cpu::bias_backward(p<T>(dbias), p<T>(dy_stored), inp.numel() / C, OC);
     });
@@ -243,6 +256,17 @@ class CpuBackend final : public Backend {
     });
     s.commit();
   }
+  void mul(const Tensor& out, const Tensor& a, const Tensor& b) override {
+    expect(a.numel() == out.numel() && b.numel() == out.numel(), "mul",
+           "a, b and out must have the same element count");
+    cpu::Staging s(arena_, stats());
+    const Tensor x = s.in(a), y = s.in(b), o = s.out(out);
+    dispatch_float(x.dtype, "mul", [&](auto z) {
+      using T = decltype(z);
+      cpu::mul(p<T>(o), p<T>(x), p<T>(y), a.numel());
+    });
+    s.commit();
+  }
   void scale(const Tensor& t, double s) override {
     cpu::Staging st(arena_, stats());
     const Tensor x = st.out(t, /*load=*/true);
@@ -251,6 +275,57 @@ class CpuBackend final : public Backend {
       cpu::scale(p<T>(x), T(s), t.numel());
     });
     st.commit();
+  }
+
+  void gather_rows(const Tensor& out, const Tensor& inp, const Tensor& index,
+                   const Tensor& weight) override {
+    const char* op = "gather_rows";
+    const std::int64_t M = index.numel(), C = inp.shape.back(), N = inp.numel() / C;
+    expect(out.numel() == M * C && (weight.empty() || weight.numel() == M), op,
+           "out " + shape_string(out.shape) + ", weight " + shape_string(weight.shape) +
+               " (expected M·C and M elements, M = " + std::to_string(M) + ")");
+    expect_rows(op, index, N);
+    cpu::Staging s(arena_, stats());
+    const Tensor x = s.in(inp), w = s.in(weight), o = s.out(out);
+    dispatch_float(x.dtype, op, [&](auto z) {
+      using T = decltype(z);
+      cpu::gather_rows(p<T>(o), p<T>(x), index.data<std::int32_t>(), p<T>(w), M, C);
+    });
+    s.commit();
+  }
+  void combine_rows(const Tensor& out, const Tensor& inp, const Tensor& slots,
+                    const Tensor& weight) override {
+    const char* op = "combine_rows";
+    const std::int64_t C = inp.shape.back(), M = inp.numel() / C, N = out.numel() / C;
+    expect(slots.numel() % N == 0 && (weight.empty() || weight.numel() == M), op,
+           "slots " + shape_string(slots.shape) + ", weight " + shape_string(weight.shape) +
+               " (expected N·K slots and M weights, N = " + std::to_string(N) +
+               ", M = " + std::to_string(M) + ")");
+    const int K = as_int(slots.numel() / N);
+    expect_rows(op, slots, M, /*allow_none=*/true);
+    cpu::Staging s(arena_, stats());
+    const Tensor x = s.in(inp), w = s.in(weight), o = s.out(out, /*load=*/true);
+    dispatch_float(x.dtype, op, [&](auto z) {
+      using T = decltype(z);
+      cpu::combine_rows(p<T>(o), p<T>(x), slots.data<std::int32_t>(), p<T>(w), N, K, C);
+    });
+    s.commit();
+  }
+  void gathered_row_dot(const Tensor& out, const Tensor& a, const Tensor& index,
+                        const Tensor& b) override {
+    const char* op = "gathered_row_dot";
+    const std::int64_t M = index.numel(), C = a.shape.back(), N = a.numel() / C;
+    expect(out.numel() == M && b.numel() == M * C, op,
+           "out " + shape_string(out.shape) + ", b " + shape_string(b.shape) +
+               " (expected M and M·C elements, M = " + std::to_string(M) + ")");
+    expect_rows(op, index, N);
+    cpu::Staging s(arena_, stats());
+    const Tensor x = s.in(a), y = s.in(b), o = s.out(out);
+    dispatch_float(x.dtype, op, [&](auto z) {
+      using T = decltype(z);
+      cpu::gathered_row_dot(p<T>(o), p<T>(x), index.data<std::int32_t>(), p<T>(y), M, C);
+    });
+    s.commit();
   }
 
   double softmax_cross_entropy_forward(const Tensor& logits, const Tensor& losses,

@@ -59,7 +59,20 @@ void gelu_backward(T* dinp, const T* inp, const T* dout, std::int64_t n);
 template <class T>
 void add(T* out, const T* a, const T* b, std::int64_t n);
 template <class T>
+void mul(T* out, const T* a, const T* b, std::int64_t n);
+template <class T>
 void scale(T* x, T s, std::int64_t n);
+
+// Mixture-of-experts row moves (moe.cpp; Backend::gather_rows and friends). w may be null (1).
+template <class T>
+void gather_rows(T* out, const T* inp, const std::int32_t* index, const T* w, std::int64_t M,
+                 std::int64_t C);
+template <class T>
+void combine_rows(T* out, const T* inp, const std::int32_t* slots, const T* w, std::int64_t N,
+                  int K, std::int64_t C);
+template <class T>
+void gathered_row_dot(T* out, const T* a, const std::int32_t* index, const T* b, std::int64_t M,
+                      std::int64_t C);
 
 template <class T>
 double softmax_cross_entropy_forward(T* logits_to_probs, T* losses, const std::int32_t* targets,

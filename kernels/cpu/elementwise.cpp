@@ -47,6 +47,12 @@ void add(T* out, const T* a, const T* b, std::int64_t n) {
 }
 
 template <class T>
+void mul(T* out, const T* a, const T* b, std::int64_t n) {
+#pragma omp parallel for simd schedule(static)
+  for (std::int64_t i = 0; i < n; ++i) out[i] = a[i] * b[i];
+}
+
+template <class T>
 void scale(T* x, T s, std::int64_t n) {
 #pragma omp parallel for simd schedule(static)
   for (std::int64_t i = 0; i < n; ++i) x[i] *= s;
@@ -58,6 +64,8 @@ template void gelu_backward<float>(float*, const float*, const float*, std::int6
 template void gelu_backward<double>(double*, const double*, const double*, std::int64_t);
 template void add<float>(float*, const float*, const float*, std::int64_t);
 template void add<double>(double*, const double*, const double*, std::int64_t);
+template void mul<float>(float*, const float*, const float*, std::int64_t);
+template void mul<double>(double*, const double*, const double*, std::int64_t);
 template void scale<float>(float*, float, std::int64_t);
 template void scale<double>(double*, double, std::int64_t);
 

@@ -76,13 +76,14 @@ void count_rounding(NumberFormat f, const float* x, std::int64_t n, float scale,
 
 Tensor Staging::gemm_operand(const Tensor& x, const Tensor& stored, const GemmOperand& op,
                              bool counted) {
-  if (op.amax) *op.amax = x.dtype == DType::f32 ? amax(static_cast<const float*>(x.ptr), x.numel())
-                                                : std::numeric_limits<float>::quiet_NaN();
+  if (op.amax)
+    *op.amax = x.dtype == DType::f32 ? amax(static_cast<const float*>(x.ptr), x.numel())
+                                     : std::numeric_limits<float>::quiet_NaN();
   if (op.format == NumberFormat::fp32) return x;
   if (x.dtype != DType::f32) {
-    throw std::invalid_argument("GEMM operand format " + std::string(number_format_name(op.format)) +
-                                " needs fp32 or 16-bit tensors, got " +
-                                std::string(dtype_name(x.dtype)));
+    throw std::invalid_argument(
+        "GEMM operand format " + std::string(number_format_name(op.format)) +
+        " needs fp32 or 16-bit tensors, got " + std::string(dtype_name(x.dtype)));
   }
   const bool already = (op.format == NumberFormat::bf16 && stored.dtype == DType::bf16) ||
                        (op.format == NumberFormat::fp16 && stored.dtype == DType::f16);

@@ -299,9 +299,52 @@ class CudaBackend final : public Backend {
     expect_same_size(op, o, b);
     cuda::add(out(o, op, "out"), in(a, op, "a"), in(b, op, "b"), a.numel(), stream_);
   }
+  void mul(const Tensor& o, const Tensor& a, const Tensor& b) override {
+    bind();
+    const char* op = "mul";
+    expect_same_size(op, o, a);
+    expect_same_size(op, o, b);
+    cuda::mul(out(o, op, "out"), in(a, op, "a"), in(b, op, "b"), a.numel(), stream_);
+  }
   void scale(const Tensor& t, double s) override {
     bind();
     cuda::scale(out(t, "scale", "t"), static_cast<float>(s), t.numel(), stream_);
+  }
+
+  void gather_rows(const Tensor& o, const Tensor& inp, const Tensor& index,
+                   const Tensor& weight) override {
+    bind();
+    const char* op = "gather_rows";
+    const std::int64_t M = index.numel(), C = inp.shape.back();
+    expect(o.numel() == M * C && (weight.empty() || weight.numel() == M), op,
+           "out " + shape_string(o.shape) + ", weight " + shape_string(weight.shape) +
+               " (expected M·C and M elements, M = " + std::to_string(M) + ")");
+    cuda::gather_rows(out(o, op, "out"), in(inp, op, "inp"), tokens_of(index, op, "index"),
+                      cuda::in_or_null(weight, op, "weight"), M, C, stream_);
+  }
+  void combine_rows(const Tensor& o, const Tensor& inp, const Tensor& slots,
+                    const Tensor& weight) override {
+    bind();
+    const char* op = "combine_rows";
+    const std::int64_t C = inp.shape.back(), M = inp.numel() / C, N = o.numel() / C;
+    expect(N > 0 && slots.numel() % N == 0 && (weight.empty() || weight.numel() == M), op,
+           "slots " + shape_string(slots.shape) + ", weight " + shape_string(weight.shape) +
+               " (expected N·K slots and M weights, N = " + std::to_string(N) +
+               ", M = " + std::to_string(M) + ")");
+    cuda::combine_rows(out(o, op, "out"), in(inp, op, "inp"), tokens_of(slots, op, "slots"),
+                       cuda::in_or_null(weight, op, "weight"), N,
+                       static_cast<int>(slots.numel() / N), C, stream_);
+  }
+  void gathered_row_dot(const Tensor& o, const Tensor& a, const Tensor& index,
+                        const Tensor& b) override {
+    bind();
+    const char* op = "gathered_row_dot";
+    const std::int64_t M = index.numel(), C = a.shape.back();
+    expect(o.numel() == M && b.numel() == M * C, op,
+           "out " + shape_string(o.shape) + ", b " + shape_string(b.shape) +
+               " (expected M and M·C elements, M = " + std::to_string(M) + ")");
+    cuda::gathered_row_dot(out(o, op, "out"), in(a, op, "a"), tokens_of(index, op, "index"),
+                           in(b, op, "b"), M, C, stream_);
   }
 
   double softmax_cross_entropy_forward(const Tensor& logits, const Tensor& losses,

@@ -1,4 +1,4 @@
-// Elementwise operations: GELU forward and backward, add, scale, axpy. Grid-stride loops in
+// Elementwise operations: GELU forward and backward, add, mul, scale, axpy. Grid-stride loops in
 // fp32 through the typed loads and stores of device_math.cuh.
 #include "device_math.cuh"
 
@@ -36,6 +36,10 @@ __global__ void add_kernel(Out out, In a, In b, I64 n) {
   for (I64 i = thread_index(); i < n; i += grid_threads()) st(out, i, ld(a, i) + ld(b, i));
 }
 
+__global__ void mul_kernel(Out out, In a, In b, I64 n) {
+  for (I64 i = thread_index(); i < n; i += grid_threads()) st(out, i, ld(a, i) * ld(b, i));
+}
+
 __global__ void scale_kernel(Out t, float s, I64 n) {
   for (I64 i = thread_index(); i < n; i += grid_threads()) st(t, i, ld(t, i) * s);
 }
@@ -62,6 +66,12 @@ void add(Out out, In a, In b, I64 n, cudaStream_t stream) {
   if (n <= 0) return;
   add_kernel<<<grid_blocks(n, kBlock), kBlock, 0, stream>>>(out, a, b, n);
   check_launch("add_kernel");
+}
+
+void mul(Out out, In a, In b, I64 n, cudaStream_t stream) {
+  if (n <= 0) return;
+  mul_kernel<<<grid_blocks(n, kBlock), kBlock, 0, stream>>>(out, a, b, n);
+  check_launch("mul_kernel");
 }
 
 void scale(Out t, float s, I64 n, cudaStream_t stream) {

@@ -59,8 +59,21 @@ void add_gemm_result(Out out, const float* d, In bias, I64 rows, I64 cols, bool 
 void gelu_forward(Out out, In inp, I64 n, cudaStream_t stream);
 void gelu_backward(Out dinp, In inp, In dout, I64 n, cudaStream_t stream);
 void add(Out out, In a, In b, I64 n, cudaStream_t stream);
+void mul(Out out, In a, In b, I64 n, cudaStream_t stream);  // out = a·b
 void scale(Out t, float s, I64 n, cudaStream_t stream);           // t *= s
 void axpy(Out y, float alpha, In x, I64 n, cudaStream_t stream);  // y += alpha·x
+
+// ---- moe.cu: mixture-of-experts row moves (Backend::gather_rows and friends) ----------------
+
+// out(M,C)[i] = w[i]·inp[index[i]] (w.ptr null: 1).
+void gather_rows(Out out, In inp, const std::int32_t* index, In w, I64 M, I64 C,
+                 cudaStream_t stream);
+// out(N,C)[n] += Σ_{j<K, slots[n,j] ≥ 0} w[s]·inp[s], summed in fp32 in j order, one rounding.
+void combine_rows(Out out, In inp, const std::int32_t* slots, In w, I64 N, int K, I64 C,
+                  cudaStream_t stream);
+// out(M)[i] = Σ_c a[index[i], c]·b[i, c], a deterministic block sum in fp32.
+void gathered_row_dot(Out out, In a, const std::int32_t* index, In b, I64 M, I64 C,
+                      cudaStream_t stream);
 
 // ---- reductions (reduce.cu): deterministic, a fixed order that depends only on the sizes -----
 

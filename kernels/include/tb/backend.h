@@ -166,6 +166,9 @@ class Backend {
 
   // out = a + b, elementwise.
   virtual void add(const Tensor& out, const Tensor& a, const Tensor& b) = 0;
+  // out = a · b, elementwise (same conventions as add; out may be a or b). Pruning's masks:
+  // w ← w · mask keeps the kept weights bit for bit and makes the pruned ones ±0.
+  virtual void mul(const Tensor& out, const Tensor& a, const Tensor& b) = 0;
   // t *= s.
   virtual void scale(const Tensor& t, double s) = 0;
 
@@ -194,6 +197,24 @@ class Backend {
                                    const Tensor& m, const Tensor& v, const LambParams& hp) = 0;
   // y += alpha·x, elementwise (LAMB's p −= lr·trust·r).
   virtual void axpy(const Tensor& y, double alpha, const Tensor& x) = 0;
+
+  // Mixture of experts (harness/model/moe_routing.h): token rows moved to and from the
+  // experts' contiguous row blocks. index: i32 (M), rows of an (N, C) tensor; slots: i32
+  // (N, K), the rows of a (M, C) tensor each token gathers from, −1 where none; weight: (M)
+  // in the model's dtype, or empty for 1.
+  // out(M,C): out[i] = weight[i]·inp[index[i]] — the dispatch of tokens to experts, and of
+  // the combined output's gradient to the experts' rows.
+  virtual void gather_rows(const Tensor& out, const Tensor& inp, const Tensor& index,
+                           const Tensor& weight) = 0;
+  // out(N,C) ACCUMULATES: out[n] += Σ_{j<K, s = slots[n,j] ≥ 0} weight[s]·inp[s], j in order
+  // (a fixed order per row: deterministic without atomics) — the combine of the experts'
+  // outputs, and the gradient of the dispatch's input.
+  virtual void combine_rows(const Tensor& out, const Tensor& inp, const Tensor& slots,
+                            const Tensor& weight) = 0;
+  // out(M) = Σ_c a[index[i], c]·b[i, c], accumulated in fp32 (f64 in the reference): the
+  // gradients of the combine weights (gates).
+  virtual void gathered_row_dot(const Tensor& out, const Tensor& a, const Tensor& index,
+                                const Tensor& b) = 0;
 
   // Diagnostics: while on, count every rounding into a 16-bit tensor and every rounding of a
   // GEMM's output-gradient operand to a reduced format. Returns false (and counts nothing)
