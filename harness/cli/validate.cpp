@@ -35,7 +35,7 @@ int validate_scenario(const ValidateOptions& o) {
   for (const auto& v : s.variants) width = std::max(width, v.id.size());
   for (const auto& v : s.variants) {
     // load_scenario has resolved every variant's model once already: this cannot throw.
-    const ModelConfig m = reduce(preset(v.config.preset), v.config.proxy);
+    const ModelConfig m = variant_model(v.config, preset(v.config.preset));
     const RunConfig& r = v.config;
     const std::string accumulation =
         r.global_batch ? fmt::format(" global_batch={}", r.resolved_global_batch()) : "";

@@ -13,6 +13,7 @@ json model_json(const ModelConfig& c) {
           {"seq_len", c.seq_len},
           {"vocab", c.vocab},
           {"parameters", parameter_count(c)},
+          {"active_parameters", active_parameter_count(c)},  // one token's (experts: top_k)
           {"model_flops_per_token", model_flops_per_token(c)},
           {"note", c.note}};
 }

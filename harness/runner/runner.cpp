@@ -19,10 +19,12 @@
 #include "../results/peaks.h"
 #include "../results/record_json.h"
 #include "../results/results_writer.h"
+#include "../results/time_to_target.h"
 #include "../results/uncertainty.h"
 #include "../train/trainer.h"
 #include "device.h"
 #include "heartbeat.h"
+#include "moe_results.h"
 #include "parallel_results.h"
 #include "rank_setup.h"
 #include "tb/cpu_backend.h"
@@ -79,6 +81,24 @@ OptimizerConfig optimizer_config(const RunConfig& c, const ModelConfig& m) {
   return a;
 }
 
+// The variant's pruning (train/pruning.h), or none. The accuracy run follows its schedule; the
+// timing run prunes one-shot to the target at its first step, so it times the masked step.
+std::optional<PruningConfig> pruning_config(const RunConfig& c, bool scheduled) {
+  if (!c.pruning()) return std::nullopt;
+  PruningConfig p;
+  parse_prune_pattern(c.prune_pattern, p);
+  p.sparsity = c.prune_sparsity;
+  p.schedule = c.prune_schedule == "gradual" ? PruneSchedule::gradual : PruneSchedule::oneshot;
+  p.begin_step = c.prune_begin_step;
+  p.end_step = c.prune_end_step.value_or(-1);
+  p.frequency = c.prune_frequency;
+  if (!scheduled) {
+    p.schedule = PruneSchedule::oneshot;
+    p.begin_step = 0;
+  }
+  return p;
+}
+
 // A step is one optimizer step over global_batch sequences. The timing run steps at the peak
 // lr (a constant schedule without warm-up); the accuracy run follows the variant's schedule,
 // its cosine reaching min_lr_ratio at train_steps.
@@ -95,7 +115,70 @@ TrainingConfig training_config(const RunConfig& c, bool scheduled, int train_ste
     t.schedule.total_steps = train_steps;
     t.schedule.min_lr_ratio = c.min_lr_ratio;
   }
+  t.pruning = pruning_config(c, scheduled);
   return t;
+}
+
+// What pruning did: the configuration, how it ran, and per pruned tensor the sparsity
+// achieved — exact zeros counted in the weights after `after` (each element once: a
+// tensor-parallel tensor summed over its shards, data-parallel replicas counted once).
+json sparsity_json(const RunConfig& c, const Pruner& pruner, const RankSetup& rs,
+                   const std::string& after) {
+  json mine = json::array();
+  if (!rs.grid || rs.grid->coord.dp_rank == 0) {
+    for (const TensorSparsity& t : pruner.measure()) {
+      mine.push_back({{"name", t.name},
+                      {"elements", t.elements},
+                      {"zeros", t.zeros},
+                      {"nm_violations", t.nm_violations}});
+    }
+  }
+  std::map<std::string, TensorSparsity> sum;
+  std::vector<std::string> order;
+  for (const json& rank : gather_json(rs, mine)) {
+    for (const json& t : rank) {
+      const std::string name = t.at("name").get<std::string>();
+      auto [it, fresh] = sum.try_emplace(name);
+      if (fresh) order.push_back(name);
+      it->second.elements += t.at("elements").get<std::int64_t>();
+      it->second.zeros += t.at("zeros").get<std::int64_t>();
+      it->second.nm_violations = std::max<std::int64_t>(it->second.nm_violations, 0) +
+                                 t.at("nm_violations").get<std::int64_t>();
+    }
+  }
+  const PruningConfig& p = pruner.config();
+  const bool nm = p.pattern == PrunePattern::n_of_m;
+  json tensors = json::object();
+  std::int64_t elements = 0, zeros = 0, violations = 0;
+  for (const std::string& name : order) {
+    const TensorSparsity& t = sum[name];
+    json j = {{"elements", t.elements}, {"zeros", t.zeros}, {"sparsity", t.sparsity()}};
+    if (nm) j["nm_violations"] = t.nm_violations;
+    tensors[name] = j;
+    elements += t.elements;
+    zeros += t.zeros;
+    violations += std::max<std::int64_t>(t.nm_violations, 0);
+  }
+  json j = {
+      {"pattern", p.pattern_name()},
+      {"schedule", c.prune_schedule},
+      {"target", p.target()},
+      {"begin_step", c.prune_begin_step},
+      {"end_step", c.prune_end_step ? json(*c.prune_end_step) : json(nullptr)},
+      {"frequency", c.prune_frequency},
+      {"execution", "emulated"},
+      {"note",
+       "masked weights multiplied dense: the accuracy effect is real, the speed is not (the CPU "
+       "has no sparse kernel that beats OpenBLAS dense GEMM at these sparsities; on a GPU the "
+       "cuSPARSELt 2:4 path is not built); the timing run prunes one-shot at its first step"},
+      {"measured_after", after},
+      {"tensors", tensors},
+      {"overall",
+       {{"elements", elements},
+        {"zeros", zeros},
+        {"sparsity", elements > 0 ? double(zeros) / double(elements) : 0.0}}}};
+  if (nm) j["overall"]["nm_violations"] = violations;
+  return j;
 }
 
 PrecisionPolicy precision_policy(const RunConfig& c) {
@@ -236,6 +319,10 @@ void time_variant(const Scenario& s, const Variant& v, const RunOptions& o, cons
   const std::vector<json> ranks =
       gather_json(rs, rank_summary(rs, model, backend->memory(), timed));
   line["parallel"] = parallel_json(c, rs, ranks, o.launcher);
+  if (m.moe.enabled()) {
+    line["moe"] = moe_json(m, model.moe_stats(), rs, c.micro_batch,
+                           "timing run: warm-up and timed steps");
+  }
   const Summary st = summarize(samples);
   json step_s = summary_json(st);
   step_s["rel_noise"] = median_rel_noise(samples);
@@ -244,6 +331,9 @@ void time_variant(const Scenario& s, const Variant& v, const RunOptions& o, cons
     phase_json[std::string(phase_name(static_cast<Phase>(p)))] = summary_json(summarize(phases[p]));
   }
   line["precision"]["loss_scaling"]["timing_skipped_steps"] = skipped;
+  if (const Pruner* pr = trainer.pruner()) {
+    line["sparsity"] = sparsity_json(c, *pr, rs, "timing");
+  }
   line["timing"] = {{"step_s", step_s},
                     {"samples_s", samples},
                     {"phases_s", phase_json},
@@ -298,9 +388,16 @@ void accuracy_variant(const Scenario& s, const Variant& v, const ModelConfig& m,
   std::vector<double> finals;
   std::vector<std::uint64_t> seeds;
   std::map<int, std::vector<double>> curve;
+  std::map<int, std::vector<double>> curve_train_s;  // per seed: training seconds so far
   std::optional<double> floor;
+  // Time to target (accuracy.target_loss): each seed's resolved target and crossing.
+  const bool has_target = a.target_loss || a.target_floor_ratio;
+  const std::int64_t tokens_per_step = std::int64_t{c.resolved_global_batch()} * m.seq_len;
+  std::vector<double> targets;
+  std::vector<TargetCrossing> crossings;
   std::vector<long> skipped;
   std::vector<double> final_scale;
+  MoeStats moe_stats;
   RoundingStats rounding;
   bool rounding_counted = false;
   for (int k = 0; k < a.seeds; ++k) {
@@ -312,6 +409,16 @@ void accuracy_variant(const Scenario& s, const Variant& v, const ModelConfig& m,
     const RankSetup rs = make_rank_setup(c, m, *backend);
     auto data = make_source(c, m, seed);
     floor = data->entropy_floor_nats();
+    std::optional<double> target = a.target_loss;
+    if (a.target_floor_ratio) {
+      if (!floor) {
+        throw std::invalid_argument(
+            "accuracy.target_loss {\"floor_ratio\": " + json(*a.target_floor_ratio).dump() +
+            "} needs the data's entropy floor, but " + c.data +
+            " has none (expected an absolute loss in nats, or synthetic data)");
+      }
+      target = *a.target_floor_ratio * *floor;  // each seed's chain has its own floor
+    }
     GptModel model(*backend, m, DType::f32, rs.shard, rs.flat_multiple);
     configure_model(model, c, seed);
     Profiler profiler(false);
@@ -322,18 +429,38 @@ void accuracy_variant(const Scenario& s, const Variant& v, const ModelConfig& m,
     // batch differently are evaluated on the same windows.
     const std::int64_t windows = std::int64_t{a.eval_batches} * c.resolved_global_batch();
     double first = 0;
+    // Training seconds: the wall clock of the step() calls only (evaluations excluded).
+    double train_s = 0;
+    std::vector<CurvePoint> evals;
+    // Step 0 for the interpolation: the first step's loss is the untrained model's on data it
+    // has not seen, an estimate of its held-out loss.
+    std::optional<CurvePoint> start;
+    const auto record_eval = [&](int at, double eval_loss) {
+      curve[at].push_back(eval_loss);
+      curve_train_s[at].push_back(train_s);
+      evals.push_back({at, eval_loss, train_s, double(at * tokens_per_step)});
+    };
     for (int step = 0; step < a.train_steps; ++step) {
       heartbeat("accuracy", step);
+      const auto step_t0 = Clock::now();
       const double loss = trainer.step().loss;
-      if (step == 0) first = loss;
+      train_s += std::chrono::duration<double>(Clock::now() - step_t0).count();
+      if (step == 0) {
+        first = loss;
+        start = CurvePoint{0, loss, 0, 0};
+      }
       check_loss(loss, first, step, "accuracy");
       if (a.eval_interval > 0 && (step + 1) % a.eval_interval == 0 && step + 1 < a.train_steps) {
-        curve[step + 1].push_back(trainer.evaluate(windows));
+        record_eval(step + 1, trainer.evaluate(windows));
       }
     }
     const double final_loss = trainer.evaluate(windows);
     if (!std::isfinite(final_loss)) throw Diverged(a.train_steps, final_loss, "accuracy");
-    curve[a.train_steps].push_back(final_loss);
+    record_eval(a.train_steps, final_loss);
+    if (target) {
+      targets.push_back(*target);
+      crossings.push_back(time_to_target(evals, *target, start));
+    }
     finals.push_back(final_loss);
     skipped.push_back(trainer.loss_scaler().skipped_steps());
     if (const auto r = trainer.gradient_rounding()) {
@@ -341,6 +468,15 @@ void accuracy_variant(const Scenario& s, const Variant& v, const ModelConfig& m,
       rounding_counted = true;
     }
     final_scale.push_back(trainer.loss_scaler().scale());
+    accumulate(moe_stats, model.moe_stats());
+    if (k + 1 == a.seeds && m.moe.enabled()) {
+      line["moe"] = moe_json(m, moe_stats, rs, c.micro_batch,
+                             "accuracy runs: every training step of every seed");
+    }
+    // The last seed's weights after the accuracy run replace the timing run's count.
+    if (const Pruner* pr = trainer.pruner(); pr && k + 1 == a.seeds) {
+      line["sparsity"] = sparsity_json(c, *pr, rs, "accuracy (seed " + std::to_string(seed) + ")");
+    }
   }
   if (line.contains("precision")) {
     line["precision"]["loss_scaling"]["accuracy_skipped_steps"] = skipped;
@@ -356,8 +492,12 @@ void accuracy_variant(const Scenario& s, const Variant& v, const ModelConfig& m,
     }
   }
   json curve_json = json::array();
-  for (const auto& [step, losses] : curve)
-    curve_json.push_back({{"step", step}, {"eval_loss", losses}});
+  for (const auto& [step, losses] : curve) {
+    curve_json.push_back({{"step", step},
+                          {"eval_loss", losses},
+                          {"train_s", curve_train_s[step]},
+                          {"tokens", step * tokens_per_step}});
+  }
   const auto [lo, hi] = mean_ci95(finals);
   double mean = 0;
   for (double x : finals) mean += x / double(finals.size());
@@ -369,6 +509,13 @@ void accuracy_variant(const Scenario& s, const Variant& v, const ModelConfig& m,
                       {"eval_loss_ci95", {lo, hi}},
                       {"entropy_floor", floor ? json(*floor) : json(nullptr)},
                       {"curve", curve_json}};
+  if (has_target) {
+    line["accuracy"]["target"] = {
+        {"spec", a.target_loss ? json(*a.target_loss)
+                               : json{{"floor_ratio", *a.target_floor_ratio}}},
+        {"loss", targets}};
+    line["accuracy"]["time_to_target"] = time_to_target_json(seeds, targets, crossings);
+  }
 }
 
 }  // namespace
@@ -387,7 +534,7 @@ json run_variant(const Scenario& s, const Variant& v, const RunOptions& o,
   const auto t0 = Clock::now();
   try {
     const ModelConfig full = preset(run.config.preset);
-    const ModelConfig m = reduce(full, run.config.proxy);
+    const ModelConfig m = variant_model(run.config, full);
     validate(m);
     line["model"] = {{"full", model_json(full)}, {"proxy", model_json(m)}};
     const DeviceChoice dev = choose_device(run.config.device);
@@ -463,6 +610,10 @@ void add_baseline_comparison(json& line, const json& baseline) {
     vs["loss_delta_ci95"] = {ci.first, ci.second};
     vs["loss_delta_method"] = paired ? "paired" : "welch";
     vs["loss_delta_rel"] = delta / base_mean;
+    // Time to the target loss, when both recorded it (time_to_target.h: ratio of means over
+    // seeds, 95% interval by the delta method on its logarithm).
+    const json ttt = time_to_target_vs_baseline(baseline["accuracy"], line["accuracy"]);
+    for (const auto& [key, value] : ttt.items()) vs[key] = value;
   }
   line["vs_baseline"] = vs;
 }

@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "../train/pruning.h"
 #include "scenario_json.h"
 
 namespace tb {
@@ -45,7 +46,7 @@ const std::vector<std::string> kTopLevelKeys = {"name",       "description", "ba
 const std::vector<std::string> kMeasureKeys = {"warmup_steps", "min_steps", "max_steps",
                                                "target_rel_noise", "time_budget_s"};
 const std::vector<std::string> kAccuracyKeys = {"train_steps", "eval_interval", "eval_batches",
-                                                "seeds", "seed"};
+                                                "seeds",       "seed",          "target_loss"};
 
 std::string join(const std::vector<std::string>& items, const char* sep = ", ") {
   std::string out;
@@ -346,6 +347,40 @@ const std::vector<KeyDef>& key_defs() {
        [](const Ctx& c, const ojson& v, const std::string& p, RunConfig& r) {
          r.bucket_mb = get_number(c, v, p, Bound::positive, 65536);
        }},
+      {{"experts", "integer", {}, "mixture of experts: experts per MoE block (default 0: dense)"},
+       [](const Ctx& c, const ojson& v, const std::string& p, RunConfig& r) {
+         r.experts = static_cast<int>(get_int(c, v, p, 0, 4096));
+       }},
+      {{"top_k", "integer", {}, "mixture of experts: experts per token, <= experts (default 1)"},
+       [](const Ctx& c, const ojson& v, const std::string& p, RunConfig& r) {
+         r.top_k = static_cast<int>(get_int(c, v, p, 1, 4096));
+       }},
+      {{"capacity_factor",
+        "number",
+        {},
+        "mixture of experts: rows per expert = capacity_factor·top_k·tokens/experts; choices "
+        "beyond it are dropped (default 1.25)"},
+       [](const Ctx& c, const ojson& v, const std::string& p, RunConfig& r) {
+         r.capacity_factor = get_number(c, v, p, Bound::positive, 1024);
+       }},
+      {{"moe_every", "integer", {}, "mixture of experts: every n-th block has experts (default 1)"},
+       [](const Ctx& c, const ojson& v, const std::string& p, RunConfig& r) {
+         r.moe_every = static_cast<int>(get_int(c, v, p, 1, kMaxLayers));
+       }},
+      {{"moe_aux_loss",
+        "number",
+        {},
+        "mixture of experts: load-balancing loss coefficient (Switch Eq. 4; default 0.01)"},
+       [](const Ctx& c, const ojson& v, const std::string& p, RunConfig& r) {
+         r.moe_aux_loss = get_number(c, v, p, Bound::non_negative, 100);
+       }},
+      {{"moe_z_loss",
+        "number",
+        {},
+        "mixture of experts: router z-loss coefficient (ST-MoE Eq. 5; default 0: off)"},
+       [](const Ctx& c, const ojson& v, const std::string& p, RunConfig& r) {
+         r.moe_z_loss = get_number(c, v, p, Bound::non_negative, 100);
+       }},
       {{"optimizer", "enum", {"adamw", "lamb", "sgd"}, "optimizer (default adamw)"},
        [](const Ctx& c, const ojson& v, const std::string& p, RunConfig& r) {
          r.optimizer = get_enum(c, v, p, {"adamw", "lamb", "sgd"});
@@ -401,6 +436,68 @@ const std::vector<KeyDef>& key_defs() {
       {{"momentum", "number", {}, "sgd: heavy-ball momentum, 0 to < 1 (default 0.9)"},
        [](const Ctx& c, const ojson& v, const std::string& p, RunConfig& r) {
          r.momentum = get_beta(c, v, p);
+       }},
+      {{"prune_sparsity",
+        "number",
+        {},
+        "magnitude pruning of the block weights: target fraction of zeros, 0 to < 1 (default 0: "
+        "off)"},
+       [](const Ctx& c, const ojson& v, const std::string& p, RunConfig& r) {
+         if (!v.is_number() || !(v.get<double>() >= 0) || !(v.get<double>() < 1)) {
+           c.bad_value(p, v, "a number from 0 to below 1 (0: no pruning)");
+         }
+         r.prune_sparsity = v.get<double>();
+       }},
+      {{"prune_pattern",
+        "string",
+        {},
+        "pruning: \"unstructured\" or \"N:M\" (keep N of every M along the input dim, e.g. "
+        "2:4; sparsity 1 - N/M) (default unstructured)"},
+       [](const Ctx& c, const ojson& v, const std::string& p, RunConfig& r) {
+         PruningConfig scratch;
+         try {
+           if (!v.is_string()) throw std::invalid_argument("");
+           parse_prune_pattern(v.get<std::string>(), scratch);
+         } catch (const std::invalid_argument&) {
+           c.bad_value(p, v, "\"unstructured\" or \"N:M\" with 1 <= N < M <= 65536, e.g. \"2:4\"");
+         }
+         r.prune_pattern = v.get<std::string>();
+       }},
+      {{"prune_schedule",
+        "enum",
+        {"oneshot", "gradual"},
+        "pruning: oneshot at prune_begin_step, or gradual (Zhu & Gupta 2017 cubic) to "
+        "prune_end_step (default oneshot)"},
+       [](const Ctx& c, const ojson& v, const std::string& p, RunConfig& r) {
+         r.prune_schedule = get_enum(c, v, p, {"oneshot", "gradual"});
+       }},
+      {{"prune_begin_step",
+        "integer",
+        {},
+        "pruning: the optimizer step that prunes (oneshot) or starts pruning (gradual) "
+        "(default 0)"},
+       [](const Ctx& c, const ojson& v, const std::string& p, RunConfig& r) {
+         r.prune_begin_step = static_cast<int>(get_int(c, v, p, 0, kIntMax));
+       }},
+      {{"prune_end_step",
+        "integer",
+        {},
+        "gradual pruning: the optimizer step reaching the target (default null; required "
+        "with gradual)"},
+       [](const Ctx& c, const ojson& v, const std::string& p, RunConfig& r) {
+         if (v.is_null()) {
+           r.prune_end_step.reset();
+           return;
+         }
+         r.prune_end_step = static_cast<int>(
+             get_int(c, v, p, 1, kIntMax, "a positive integer, or null (oneshot)"));
+       }},
+      {{"prune_frequency",
+        "integer",
+        {},
+        "gradual pruning: optimizer steps between mask updates (default 1)"},
+       [](const Ctx& c, const ojson& v, const std::string& p, RunConfig& r) {
+         r.prune_frequency = static_cast<int>(get_int(c, v, p, 1, kIntMax));
        }},
       {{"device", "enum", {"auto", "cpu", "cuda"}, "where to train (default auto)"},
        [](const Ctx& c, const ojson& v, const std::string& p, RunConfig& r) {
@@ -572,6 +669,32 @@ void read_measure(const Ctx& c, const ojson& doc, MeasureSettings& m) {
   }
 }
 
+// accuracy.target_loss: a loss in nats (> 0), {"floor_ratio": r} (r ≥ 1: r × the data's
+// entropy floor), or null (no target).
+void read_target_loss(const Ctx& c, const ojson& v, const std::string& p, AccuracySettings& a) {
+  const std::string expected =
+      "a held-out loss in nats > 0, {\"floor_ratio\": r} with r >= 1 (r times the data's "
+      "entropy floor), or null";
+  if (v.is_null()) return;
+  if (v.is_number()) {
+    const double d = v.get<double>();
+    if (!std::isfinite(d) || !(d > 0)) c.bad_value(p, v, expected);
+    a.target_loss = d;
+    return;
+  }
+  if (!v.is_object()) c.bad_value(p, v, expected);
+  c.check_keys(v, p, {"floor_ratio"});
+  const auto it = v.find("floor_ratio");
+  if (it == v.end()) c.bad_value(p, v, expected);
+  const double r = it->is_number() ? it->get<double>() : 0;
+  if (!it->is_number() || !std::isfinite(r) || !(r >= 1)) {
+    c.bad_value(pointer_append(p, "floor_ratio"), *it,
+                "a number >= 1: the target is this multiple of the data's entropy floor, e.g. "
+                "1.05");
+  }
+  a.target_floor_ratio = r;
+}
+
 void read_accuracy(const Ctx& c, const ojson& doc, AccuracySettings& a) {
   const ojson* s = section(doc, "accuracy");
   if (!s) return;
@@ -584,6 +707,7 @@ void read_accuracy(const Ctx& c, const ojson& doc, AccuracySettings& a) {
     if (k == "eval_batches") a.eval_batches = static_cast<int>(get_int(c, v, p, 1, kIntMax));
     if (k == "seeds") a.seeds = static_cast<int>(get_int(c, v, p, 1, kIntMax));
     if (k == "seed") a.seed = get_u64(c, v, p);
+    if (k == "target_loss") read_target_loss(c, v, p, a);
   }
 }
 
@@ -633,7 +757,7 @@ void validate_parallel(const Ctx& c, const Origin& origin, const std::string& la
                        const RunConfig& r, const ModelConfig& full) {
   ModelConfig m;
   try {
-    m = reduce(full, r.proxy);
+    m = variant_model(r, full);
   } catch (const std::invalid_argument&) {
     return;  // reported with the model shape
   }
@@ -658,11 +782,68 @@ void validate_parallel(const Ctx& c, const Origin& origin, const std::string& la
                "sequence_parallel = true with tp = 1 (expected tp > 1: sequence parallelism "
                "splits the tensor-parallel group's replicated regions)");
   }
+  if (r.experts > 0 && r.tp > 1) {
+    c.fail(origin.of({"experts", "tp"}),
+           label + "experts = " + std::to_string(r.experts) + " with tp = " + std::to_string(r.tp) +
+               " (expected tp = 1: experts are not split over tensor-parallel ranks)");
+  }
+  if (r.experts > 0 && r.precision == "fp8") {
+    c.fail(origin.of({"experts", "precision"}),
+           label + "experts = " + std::to_string(r.experts) +
+               " with precision fp8 (expected fp32, tf32, bf16 or fp16: fp8 delayed scaling "
+               "keeps one scale per linear layer, not per expert)");
+  }
   if (r.optimizer == "lamb" && (r.tp > 1 || r.zero == 1)) {
     c.fail(origin.of({"optimizer", "tp", "zero"}),
            label + "optimizer lamb with tp = " + std::to_string(r.tp) +
                ", zero = " + std::to_string(r.zero) +
                " (expected adamw or sgd: LAMB's per-tensor trust ratio needs whole tensors)");
+  }
+}
+
+// Pruning's keys together (train/pruning.h), and N:M against the model's widths.
+void validate_pruning(const Ctx& c, const Origin& origin, const std::string& label,
+                      const RunConfig& r, const ModelConfig& full) {
+  if (!r.pruning()) return;
+  PruningConfig pc;
+  parse_prune_pattern(r.prune_pattern, pc);  // checked with the key
+  if (pc.pattern == PrunePattern::n_of_m && r.prune_sparsity != 0 &&
+      std::abs(r.prune_sparsity - pc.target()) > 1e-9) {
+    c.fail(origin.of({"prune_sparsity", "prune_pattern"}),
+           label + "prune_sparsity = " + compact(ojson(r.prune_sparsity)) + " with prune_pattern " +
+               r.prune_pattern + " (expected 0 or " + compact(ojson(pc.target())) +
+               " = 1 - N/M: an N:M pattern fixes the sparsity)");
+  }
+  if (r.prune_schedule == "gradual") {
+    if (!r.prune_end_step) {
+      c.fail(origin.of({"prune_schedule", "prune_end_step"}),
+             label +
+                 "prune_schedule gradual without prune_end_step (expected an integer > "
+                 "prune_begin_step = " +
+                 std::to_string(r.prune_begin_step) + ": the step reaching the target)");
+    }
+    if (*r.prune_end_step <= r.prune_begin_step) {
+      c.fail(origin.of({"prune_end_step", "prune_begin_step"}),
+             label + "prune_end_step = " + std::to_string(*r.prune_end_step) +
+                 " (expected > prune_begin_step = " + std::to_string(r.prune_begin_step) + ")");
+    }
+  }
+  if (pc.pattern == PrunePattern::n_of_m) {
+    ModelConfig m;
+    try {
+      m = reduce(full, r.proxy);
+    } catch (const std::invalid_argument&) {
+      return;  // reported with the model shape
+    }
+    // The narrowest input dimension of a pruned weight: attn.proj's d_model/tp.
+    const int width = m.d_model / r.tp;
+    if (width % pc.m != 0) {
+      c.fail(origin.of({"prune_pattern", "d_model", "width_scale", "tp"}),
+             label + "prune_pattern " + r.prune_pattern +
+                 ": blocks.*.attn.proj.weight has input dimension d_model/tp = " +
+                 std::to_string(width) + " (expected a multiple of M = " + std::to_string(pc.m) +
+                 ": groups run along the input dimension)");
+    }
   }
 }
 
@@ -687,12 +868,20 @@ void check_variant(const Ctx& c, const Variant& v, const Origin& origin) {
     }
   }
   try {
-    const ModelConfig m = reduce(full, r.proxy);
+    const ModelConfig m = variant_model(r, full);
     validate(m);
   } catch (const std::invalid_argument& e) {
     const std::string what = e.what();
     std::string where;
-    if (what.find("does not divide") != std::string::npos) {
+    if (what.rfind("top_k", 0) == 0) {
+      where = origin.of({"top_k", "experts"});
+    } else if (what.rfind("capacity_factor", 0) == 0) {
+      where = origin.of({"capacity_factor"});
+    } else if (what.rfind("moe_every", 0) == 0) {
+      where = origin.of({"moe_every", "layers"});
+    } else if (what.rfind("moe_", 0) == 0 || what.rfind("experts", 0) == 0) {
+      where = origin.of({"experts", "moe_aux_loss", "moe_z_loss"});
+    } else if (what.find("does not divide") != std::string::npos) {
       where = origin.of({"heads", "d_model", "width_scale"});
     } else if (what.rfind("layers", 0) == 0) {
       where = origin.of({"layers"});
@@ -723,6 +912,7 @@ void check_variant(const Ctx& c, const Variant& v, const Origin& origin) {
                " (expected a multiple >= micro_batch·dp, or null for micro_batch·dp)");
   }
   validate_parallel(c, origin, label, r, full);
+  validate_pruning(c, origin, label, r, full);
   if (r.data == "synthetic") {
     const int vocab = r.proxy.vocab.value_or(full.vocab);
     if (vocab < 2) {
@@ -925,6 +1115,27 @@ Scenario build(const Ctx& c, const ojson& doc, const std::string& path) {
               " leaves no cosine decay in train_steps = " + std::to_string(s.accuracy.train_steps) +
               " (expected lr_warmup_steps < /accuracy/train_steps)");
     }
+    if (s.accuracy.target_floor_ratio && s.accuracy.train_steps > 0 && r.data != "synthetic") {
+      c.fail("/accuracy/target_loss",
+             "{\"floor_ratio\": " + compact(ojson(*s.accuracy.target_floor_ratio)) +
+                 "} needs the data's entropy floor, but variant " + std::to_string(v.index) +
+                 " (" + v.id + ") reads " + r.data +
+                 ", which has none (expected an absolute loss in nats, or synthetic data)");
+    }
+    // The accuracy run must reach the pruning target (the timing run prunes at its step 0).
+    const int last_prune =
+        r.prune_schedule == "gradual" ? r.prune_end_step.value_or(0) : r.prune_begin_step;
+    if (r.pruning() && s.accuracy.train_steps > 0 && last_prune >= s.accuracy.train_steps) {
+      const bool gradual = r.prune_schedule == "gradual";
+      c.fail(Origin{&axes, &choice, base}.of(
+                 {gradual ? "prune_end_step" : "prune_begin_step", "prune_schedule"}),
+             "variant " + std::to_string(v.index) + " (" + v.id +
+                 "): " + (gradual ? "prune_end_step = " : "prune_begin_step = ") +
+                 std::to_string(last_prune) +
+                 " is not reached in train_steps = " + std::to_string(s.accuracy.train_steps) +
+                 " (expected " + (gradual ? "prune_end_step" : "prune_begin_step") +
+                 " < /accuracy/train_steps: the accuracy run would not reach the target)");
+    }
     s.variants.push_back(std::move(v));
   }
   select_baseline(c, doc, axes, s.variants);
@@ -932,6 +1143,12 @@ Scenario build(const Ctx& c, const ojson& doc, const std::string& path) {
 }
 
 }  // namespace
+
+ModelConfig variant_model(const RunConfig& r, const ModelConfig& full) {
+  ModelConfig m = reduce(full, r.proxy);
+  m.moe = r.moe();
+  return m;
+}
 
 nlohmann::json RunConfig::to_json() const {
   auto opt = [](const auto& o) { return o ? nlohmann::json(*o) : nlohmann::json(nullptr); };
@@ -975,7 +1192,19 @@ nlohmann::json RunConfig::to_json() const {
           {"virtual_stages", virtual_stages},
           {"zero", zero},
           {"sequence_parallel", sequence_parallel},
-          {"bucket_mb", bucket_mb}};
+          {"bucket_mb", bucket_mb},
+          {"experts", experts},
+          {"top_k", top_k},
+          {"capacity_factor", capacity_factor},
+          {"moe_every", moe_every},
+          {"moe_aux_loss", moe_aux_loss},
+          {"moe_z_loss", moe_z_loss},
+          {"prune_sparsity", prune_sparsity},
+          {"prune_pattern", prune_pattern},
+          {"prune_schedule", prune_schedule},
+          {"prune_begin_step", prune_begin_step},
+          {"prune_end_step", opt(prune_end_step)},
+          {"prune_frequency", prune_frequency}};
 }
 
 Scenario parse_scenario(const std::string& text, const std::string& path,

@@ -60,6 +60,24 @@ struct RunConfig {
   int zero = 0;                      // 1: ZeRO stage 1 (optimizer state sharded over dp)
   bool sequence_parallel = false;    // Korthikanti et al. 2022 (needs tp > 1)
   double bucket_mb = 25;             // data-parallel all-reduce bucket, MiB
+  // Mixture of experts (model/config.h MoeConfig; docs/scenarios.md): 0 experts is dense.
+  int experts = 0;
+  int top_k = 1;
+  double capacity_factor = 1.25;
+  int moe_every = 1;
+  double moe_aux_loss = 0.01;
+  double moe_z_loss = 0;
+  MoeConfig moe() const {
+    return {experts, top_k, capacity_factor, moe_every, moe_aux_loss, moe_z_loss};
+  }
+  // Magnitude pruning of the blocks' weights (train/pruning.h; docs/scenarios.md): on when
+  // prune_sparsity > 0 or prune_pattern is N:M (which fixes the sparsity at 1 − N/M).
+  double prune_sparsity = 0;                   // target fraction of zeros per tensor, [0, 1)
+  std::string prune_pattern = "unstructured";  // unstructured | N:M, e.g. 2:4
+  std::string prune_schedule = "oneshot";      // oneshot | gradual (Zhu & Gupta 2017)
+  int prune_begin_step = 0;                    // oneshot: the step that prunes; gradual: t0
+  std::optional<int> prune_end_step;           // gradual: the step reaching the target
+  int prune_frequency = 1;                     // gradual: steps between mask updates
 
   // The resolved configuration as a flat JSON object keyed by configuration key (all keys,
   // defaults filled in; lr null when it defaults to the preset's).
@@ -67,6 +85,7 @@ struct RunConfig {
   // global_batch, or micro_batch·dp (one micro-batch per replica) when unset.
   int resolved_global_batch() const { return global_batch.value_or(micro_batch * dp); }
   int ranks() const { return dp * tp * pp; }
+  bool pruning() const { return prune_sparsity > 0 || prune_pattern != "unstructured"; }
   // Micro-batches each replica's pipeline runs per optimizer step.
   int micro_batches() const { return resolved_global_batch() / (micro_batch * dp); }
   // loss_scaling with auto resolved: true when the loss is scaled dynamically.
@@ -94,6 +113,11 @@ struct AccuracySettings {
   int eval_batches = 4;
   int seeds = 3;
   std::uint64_t seed = 1;
+  // `target_loss`: the held-out loss whose first crossing is timed (steps, tokens, training
+  // seconds): `target_loss` nats (> 0), or `target_floor_ratio` (≥ 1) × the data's entropy
+  // floor; at most one is set, neither when the key is null or absent.
+  std::optional<double> target_loss;
+  std::optional<double> target_floor_ratio;
 };
 
 enum class SweepMode { product, zip };
@@ -118,6 +142,9 @@ struct Scenario {
   AccuracySettings accuracy;
   std::vector<Variant> variants;  // exactly one has is_baseline
 };
+
+// The model a variant trains: `full` reduced to the proxy, with the variant's experts.
+ModelConfig variant_model(const RunConfig& r, const ModelConfig& full);
 
 // Reads, applies `--set KEY=VALUE` overrides in order, validates and expands.
 // Throws ScenarioError (one line: "<path>: <pointer>: <problem> (expected …)").

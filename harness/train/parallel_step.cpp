@@ -150,6 +150,9 @@ StepRecord Trainer::parallel_step() {
   const int prev = g.coord.pp_rank - 1, next = g.coord.pp_rank + 1;
   const int slots = model_.pipeline_slots();
   const std::size_t window = static_cast<std::size_t>(B) * (static_cast<std::size_t>(T) + 1);
+  // Every rank holds its full local parameters here (ZeRO gathered them after the last step),
+  // so each prunes its own shard.
+  prune_at_step_start();
   r.loss_scale = scaler_.scale();
   recv_s_ = 0;
   {
@@ -239,6 +242,7 @@ StepRecord Trainer::parallel_step() {
                                 : model_.grads();
       be.scale(grads, 1.0 / double(n));
     }
+    if (pruner_) pruner_->mask_gradients();
     r.lr = current_lr();
     const OptimizerStepStats st = optimizer_->step(r.lr, r.loss_scale, scaler_.dynamic());
     r.grad_norm = st.grad_norm;
@@ -251,6 +255,12 @@ StepRecord Trainer::parallel_step() {
     be.copy(zero_buf_, model_.params_padded().slice(slice * g.coord.dp_rank, {slice}));
     be.synchronize();
     g.data->all_gather(model_.params_padded(), zero_buf_);
+  }
+  if (pruner_ && pruner_->active()) {
+    // After ZeRO's all-gather every rank holds its full local parameters: mask them all.
+    const auto range = profiler_.range(Phase::optimizer);
+    pruner_->mask_weights();
+    be.synchronize();
   }
   r.loss = job_mean(loss_sum, double(m * dp));
   r.pipeline_recv_s = recv_s_;

@@ -41,6 +41,7 @@ Trainer::Trainer(GptModel& model, TokenSource& data, const OptimizerConfig& opti
                                 " micro-batches per step (expected > 0)");
   }
   validate(training.schedule);
+  if (training.pruning) pruner_ = std::make_unique<Pruner>(model, *training.pruning);
   if (training.count_gradient_rounding) {
     counting_rounding_ = model.backend().count_rounding(false);  // supported? (stays off)
   }
@@ -69,8 +70,16 @@ double Trainer::current_lr() const {
   return scheduled_lr(training_.schedule, peak_lr_, optimizer_->steps_taken());
 }
 
+void Trainer::prune_at_step_start() {
+  if (!pruner_ || !pruner_->due(optimizer_->steps_taken())) return;
+  const auto range = profiler_.range(Phase::optimizer);
+  pruner_->begin_step(optimizer_->steps_taken());
+  model_.backend().synchronize();
+}
+
 StepRecord Trainer::step() {
   if (par_) return parallel_step();
+  prune_at_step_start();
   StepRecord r;
   const int T = model_.config().seq_len;
   const int m = training_.accumulation;
@@ -110,10 +119,12 @@ StepRecord Trainer::step() {
     const auto range = profiler_.range(Phase::optimizer);
     // Σ over m micro-batch means → the gradient of the mean over the global batch.
     if (m > 1) model_.backend().scale(model_.grads(), 1.0 / double(m));
+    if (pruner_) pruner_->mask_gradients();
     r.lr = current_lr();
     const OptimizerStepStats st = optimizer_->step(r.lr, r.loss_scale, scaler_.dynamic());
     r.grad_norm = st.grad_norm;
     r.skipped = !scaler_.update(st.skipped);
+    if (pruner_) pruner_->mask_weights();
     model_.backend().synchronize();
   }
   r.phase_s = profiler_.take_phase_seconds();
@@ -127,6 +138,13 @@ double Trainer::evaluate(std::int64_t max_windows) {
   if (max_windows > 0) n = std::min(n, max_windows);
   if (n <= 0)
     throw std::invalid_argument("no held-out windows of seq+1 tokens in " + data_.describe());
+  // Held-out forwards are not training: the experts' routing statistics skip them.
+  struct Pause {
+    GptModel& m;
+    bool was;
+    ~Pause() { m.count_moe_stats(was); }
+  } pause{model_, model_.counting_moe_stats()};
+  model_.count_moe_stats(false);
   if (par_ && par_->grid->shape.pp > 1) return pipeline_evaluate(n);
   return mean_window_loss(model_, n, micro_batch_,
                           [&](std::int64_t i, std::int32_t* out) { data_.eval_window(i, T, out); });

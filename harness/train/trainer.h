@@ -23,6 +23,7 @@
 #include "lr_schedule.h"
 #include "optimizer.h"
 #include "parallel_context.h"
+#include "pruning.h"
 
 namespace tb {
 
@@ -61,6 +62,10 @@ struct TrainingConfig {
   // Count how the backward's roundings to reduced precision went (Backend::count_rounding):
   // activation gradients stored in 16 bits and output gradients rounded for the GEMMs.
   bool count_gradient_rounding = false;
+  // Magnitude pruning of the blocks' weights (pruning.h): masks computed at the start of the
+  // scheduled steps, gradients masked before the optimizer, weights after it (in a parallel
+  // run after ZeRO's all-gather, on each rank's local shard). Its work is optimizer phase.
+  std::optional<PruningConfig> pruning;
   int global_batch() const { return accumulation * micro_batch; }  // per replica
 };
 
@@ -89,6 +94,8 @@ class Trainer {
   std::optional<RoundingStats> gradient_rounding() const;
   Profiler& profiler() { return profiler_; }
   const TrainingConfig& training() const { return training_; }
+  // The pruner, when training().pruning is set; null otherwise.
+  const Pruner* pruner() const { return pruner_.get(); }
   // The learning rate of the next step.
   double current_lr() const;
 
@@ -101,6 +108,7 @@ class Trainer {
   LossScaler scaler_;
   bool counting_rounding_ = false;
   RoundingStats gradient_rounding_;
+  std::unique_ptr<Pruner> pruner_;
   int micro_batch_;
   Profiler& profiler_;
   std::vector<std::int32_t> windows_, inputs_, targets_;
@@ -123,6 +131,8 @@ class Trainer {
   double job_grad_sum_squares() const;
   double job_mean(double local_sum, double count) const;
   double pipeline_evaluate(std::int64_t count);
+  // At a step's start: new masks when the pruning schedule says so (an optimizer range).
+  void prune_at_step_start();
 };
 
 // Splits B windows of T+1 tokens into inputs (first T) and targets (last T).

@@ -644,5 +644,83 @@ TEST(ScenarioParallel, ImpossibleSplitsAreOneLineErrorsNamingTheValue) {
   expect_error(R"({"name": "t", "base": {"bucket_mb": 0}})", {"/base/bucket_mb: 0"});
 }
 
+// ---- pruning (train/pruning.h) ----
+
+TEST(ScenarioPruning, KeysExpandWithDefaults) {
+  const Scenario s = parse(R"({"name": "t",
+                               "sweep": {"prune_pattern": ["unstructured", "2:4"],
+                                         "prune_schedule": ["oneshot", "gradual"]},
+                               "base": {"layers": 1, "d_model": 32, "heads": 2, "seq": 16,
+                                        "vocab": 64, "prune_sparsity": 0.5,
+                                        "prune_end_step": 20, "prune_frequency": 5},
+                               "accuracy": {"train_steps": 30}})");
+  ASSERT_EQ(s.variants.size(), 4u);
+  EXPECT_EQ(s.variants[3].config.prune_pattern, "2:4");
+  EXPECT_EQ(s.variants[3].config.prune_schedule, "gradual");
+  EXPECT_TRUE(s.variants[0].config.pruning());
+  const json j = s.variants[1].config.to_json();
+  EXPECT_EQ(j["prune_sparsity"], 0.5);
+  EXPECT_EQ(j["prune_end_step"], 20);
+  EXPECT_EQ(j["prune_frequency"], 5);
+  EXPECT_EQ(j["prune_begin_step"], 0);
+  const RunConfig d;
+  EXPECT_FALSE(d.pruning());  // off by default
+  EXPECT_TRUE(d.to_json()["prune_end_step"].is_null());
+  EXPECT_EQ(d.to_json()["prune_pattern"], "unstructured");
+  // N:M alone turns pruning on at 1 - N/M.
+  EXPECT_TRUE(parse(R"({"name": "t", "base": {"prune_pattern": "1:4"}})").base.pruning());
+}
+
+TEST(ScenarioPruning, BadInputIsOneLineNamingTheValue) {
+  expect_error(R"({"name": "t", "base": {"prune_sparsity": 1}})",
+               {"/base/prune_sparsity: 1 (expected a number from 0 to below 1 (0: no pruning))"});
+  expect_error(R"({"name": "t", "base": {"prune_sparsity": -0.5}})",
+               {"/base/prune_sparsity: -0.5 (expected a number from 0 to below 1"});
+  for (const char* bad : {"4:2", "2:2", "0:4", "2:4:8", "dense"}) {
+    expect_error(
+        std::string(R"({"name": "t", "sweep": {"prune_pattern": ["2:4", ")") + bad + R"("]}})",
+        {"/sweep/prune_pattern/1: \"", bad,
+         "\" (expected \"unstructured\" or \"N:M\" with 1 <= N < M <= 65536"});
+  }
+  expect_error(R"({"name": "t", "base": {"prune_pattern": 24}})",
+               {"/base/prune_pattern: 24 (expected \"unstructured\" or \"N:M\""});
+  expect_error(R"({"name": "t", "base": {"prune_schedule": "cubic"}})",
+               {R"(/base/prune_schedule: "cubic" (expected one of: oneshot, gradual))"});
+  expect_error(R"({"name": "t", "base": {"prune_frequency": 0}})",
+               {"/base/prune_frequency: 0 (expected a positive integer)"});
+  expect_error(R"({"name": "t", "base": {"prune_begin_step": -1}})",
+               {"/base/prune_begin_step: -1 (expected an integer >= 0)"});
+  expect_error(R"({"name": "t", "base": {"prune_end_step": 0}})",
+               {"/base/prune_end_step: 0 (expected a positive integer, or null (oneshot))"});
+  // Combinations, per variant, naming the key responsible.
+  expect_error(R"({"name": "t", "base": {"prune_pattern": "2:4", "prune_sparsity": 0.7}})",
+               {"/base/prune_sparsity: variant 0 (base): prune_sparsity = 0.7 with prune_pattern "
+                "2:4 (expected 0 or 0.5 = 1 - N/M"});
+  expect_error(R"({"name": "t", "base": {"prune_sparsity": 0.5, "prune_schedule": "gradual"}})",
+               {"/base/prune_schedule: variant 0 (base): prune_schedule gradual without "
+                "prune_end_step (expected an integer > prune_begin_step = 0"});
+  expect_error(R"({"name": "t", "base": {"prune_sparsity": 0.5, "prune_schedule": "gradual",
+                   "prune_begin_step": 10, "prune_end_step": 10}})",
+               {"/base/prune_end_step: variant 0 (base): prune_end_step = 10 (expected > "
+                "prune_begin_step = 10)"});
+  expect_error(R"({"name": "t", "base": {"prune_sparsity": 0.5, "prune_schedule": "gradual",
+                   "prune_end_step": 50}, "accuracy": {"train_steps": 50}})",
+               {"/base/prune_end_step: variant 0 (base): prune_end_step = 50 is not reached in "
+                "train_steps = 50 (expected prune_end_step < /accuracy/train_steps"});
+  expect_error(R"({"name": "t", "base": {"prune_sparsity": 0.5, "prune_begin_step": 100},
+                   "accuracy": {"train_steps": 50}})",
+               {"/base/prune_begin_step: variant 0 (base): prune_begin_step = 100 is not reached"});
+  expect_error(R"({"name": "t", "base": {"d_model": 36, "heads": 2, "layers": 1},
+                   "sweep": {"prune_pattern": ["unstructured", "1:8"]}})",
+               {"/sweep/prune_pattern/1: variant 1 (prune_pattern=1:8): prune_pattern 1:8: "
+                "blocks.*.attn.proj.weight has input dimension d_model/tp = 36 (expected a "
+                "multiple of M = 8"});
+  // Pruning off: its other keys are not checked together.
+  parse(R"({"name": "t", "base": {"prune_schedule": "gradual"}})");
+  // Without an accuracy run the steps are not limited.
+  parse(R"({"name": "t", "base": {"prune_sparsity": 0.5, "prune_begin_step": 100},
+            "accuracy": {"train_steps": 0}})");
+}
+
 }  // namespace
 }  // namespace tb
