@@ -42,7 +42,19 @@ struct Split {
   PrecisionMode precision = PrecisionMode::fp32;
   double bucket_bytes = 2048;  // small: several buckets in flight
   bool sequence_parallel = false;
+  int experts = 0;  // mixture of experts in every second block (model/config.h MoeConfig)
+  int top_k = 1;
 };
+
+ModelConfig split_model(const Split& s) {
+  ModelConfig c = model_config(kLayers, kWidth, kHeads, kSeq, kVocab);
+  c.moe.experts = s.experts;
+  c.moe.top_k = s.top_k;
+  c.moe.every = 2;
+  c.moe.capacity_factor = 1.0;  // some choices are dropped
+  c.moe.z_loss_coef = 1e-3;
+  return c;
+}
 
 struct Trained {
   std::vector<double> losses;
@@ -73,8 +85,7 @@ std::vector<double> host(const Backend& be, const Tensor& t) {
 Trained train_single(const Split& s, DType dt) {
   Trained r;
   r.backend = make_cpu_backend();
-  r.model = std::make_unique<GptModel>(*r.backend,
-                                       model_config(kLayers, kWidth, kHeads, kSeq, kVocab), dt);
+  r.model = std::make_unique<GptModel>(*r.backend, split_model(s), dt);
   r.model->set_checkpointing({s.checkpoint_interval, false});
   r.model->set_precision({s.precision});
   r.model->init_weights(7);
@@ -89,7 +100,7 @@ Trained train_single(const Split& s, DType dt) {
 Trained train_parallel(const Split& s, DType dt, ProcessGrid& g) {
   Trained r;
   r.backend = make_cpu_backend();
-  const ModelConfig cfg = model_config(kLayers, kWidth, kHeads, kSeq, kVocab);
+  const ModelConfig cfg = split_model(s);
   r.model = std::make_unique<GptModel>(*r.backend, cfg, dt, shard_for(g.shape, g.coord, kLayers),
                                        s.zero ? g.shape.dp : 1);
   r.model->set_checkpointing({s.checkpoint_interval, false});
@@ -237,6 +248,26 @@ TEST(ParallelStrategies, SequenceParallelWithCheckpointingAndBf16EqualsSinglePro
 TEST(ParallelStrategies, TensorParallelWithCheckpointingEqualsSingleProcess) {
   expect_equivalent({.name = "tp2-ckpt2", .grid = {1, 2, 1}, .checkpoint_interval = 2}, DType::f64,
                     1e-12);
+}
+
+}  // namespace
+}  // namespace tb::test
+
+namespace tb::test {
+namespace {
+
+// Mixture-of-experts blocks under data and pipeline parallelism (experts replicated on every
+// data-parallel rank: each replica routes its own micro-batches, whose routing and auxiliary
+// losses are the single process's for the same micro-batches).
+TEST(ParallelStrategies, MixtureOfExpertsEqualsSingleProcess) {
+  for (const Split& s :
+       {Split{.name = "dp2-moe-top2", .grid = {2, 1, 1}, .experts = 4, .top_k = 2},
+        Split{.name = "pp2-moe-top1", .grid = {1, 1, 2}, .experts = 4},
+        Split{.name = "dp2-pp2-moe-top2", .grid = {2, 1, 2}, .experts = 4, .top_k = 2}}) {
+    if (s.grid.world() != MpiRuntime::world_size()) continue;  // run by the job of its size
+    expect_equivalent(s, DType::f64, 1e-12);
+    expect_equivalent(s, DType::f32, 1e-5);
+  }
 }
 
 }  // namespace
