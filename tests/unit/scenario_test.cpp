@@ -724,3 +724,40 @@ TEST(ScenarioPruning, BadInputIsOneLineNamingTheValue) {
 
 }  // namespace
 }  // namespace tb
+
+namespace tb {
+namespace {
+
+// Mixture-of-experts keys (docs/sparse.md): values outside their range, and combinations the
+// model cannot run, are one-line errors naming the value and what was expected.
+TEST(ScenarioMoe, BadValuesAndCombinationsAreOneLineErrors) {
+  const Scenario s = parse_scenario(
+      R"({"name": "t", "base": {"layers": 4, "experts": 8, "top_k": 2, "moe_every": 2,
+          "capacity_factor": 1.5, "moe_aux_loss": 0.02, "moe_z_loss": 0.001}})",
+      "t.json");
+  const MoeConfig m = s.base.moe();
+  EXPECT_EQ(m.experts, 8);
+  EXPECT_EQ(m.top_k, 2);
+  EXPECT_EQ(m.every, 2);
+  EXPECT_DOUBLE_EQ(m.capacity_factor, 1.5);
+  EXPECT_EQ(s.base.to_json()["experts"], 8);
+  EXPECT_EQ(variant_model(s.base, preset("gpt3-125m")).moe.moe_layers(4), 2);
+  expect_error(R"({"name": "t", "base": {"experts": 4, "top_k": 5}})",
+               {"/base/top_k", "top_k = 5 with experts = 4 (expected 1 <= top_k <= experts)"});
+  expect_error(R"({"name": "t", "base": {"experts": 4, "capacity_factor": 0}})",
+               {"/base/capacity_factor", "expected"});
+  expect_error(R"({"name": "t", "base": {"experts": 4, "capacity_factor": -1}})",
+               {"/base/capacity_factor"});
+  expect_error(R"({"name": "t", "base": {"experts": -1}})", {"/base/experts"});
+  expect_error(R"({"name": "t", "base": {"layers": 2, "experts": 4, "moe_every": 3}})",
+               {"/base/moe_every", "moe_every = 3 with layers = 2"});
+  expect_error(R"({"name": "t", "base": {"heads": 4, "experts": 4, "tp": 2}})",
+               {"experts = 4 with tp = 2 (expected tp = 1"});
+  expect_error(R"({"name": "t", "base": {"experts": 4, "precision": "fp8"}})",
+               {"experts = 4 with precision fp8"});
+  expect_error(R"({"name": "t", "base": {"experts": 4, "moe_aux_loss": -0.1}})",
+               {"/base/moe_aux_loss"});
+}
+
+}  // namespace
+}  // namespace tb
