@@ -10,6 +10,7 @@ from pathlib import Path
 from .analysis import Analysis
 from .headlines import Headline
 from .tables import Table
+from .time_to_target import NOTE as TTT_NOTE
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;
@@ -92,7 +93,8 @@ PARALLEL_NOTE = ("Parallel runs (docs/parallel.md) and the single-rank baseline.
 
 def render(a: Analysis, heads: list[Headline], scenario: Table, environment: Table,
            variants: Table, plots: list[Plot], generated: str,
-           precision: Table | None = None, parallel: Table | None = None) -> str:
+           precision: Table | None = None, parallel: Table | None = None,
+           time_to_target: Table | None = None) -> str:
     name = str(a.results.scenario.get("name", ""))
     desc = str(a.results.scenario.get("description", ""))
     parts = [
@@ -117,6 +119,10 @@ def render(a: Analysis, heads: list[Headline], scenario: Table, environment: Tab
     if parallel is not None:
         parts += ['<h2 id="parallel">Parallel runs</h2>', f"<p>{escape(PARALLEL_NOTE)}</p>",
                   render_table(parallel, status_col=2)]
+    if time_to_target is not None:
+        parts += ['<h2 id="time-to-target">Time to target</h2>', f"<p>{escape(TTT_NOTE)}</p>",
+                  render_table(time_to_target), '<p>The plot: <a href="#time_to_quality">time '
+                  "to quality</a>.</p>"]
     parts.append("<h2>Plots</h2>")
     parts += [_figure(p) for p in plots]
     parts += ["<h2>Scenario</h2>", render_table(scenario, kv=True),

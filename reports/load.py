@@ -140,6 +140,10 @@ def _pair(x: Any) -> bool:
     return isinstance(x, list) and len(x) == 2 and all(_number_or_null(e) for e in x)
 
 
+def _pair_or_null(x: Any) -> bool:
+    return x is None or _pair(x)
+
+
 def _numbers(x: Any) -> bool:
     return isinstance(x, list) and all(_number_or_null(e) for e in x)
 
@@ -159,6 +163,7 @@ def _curve(x: Any) -> bool:
 
 
 _EXPECTED = {_number: "a number", _number_or_null: "a number or null", _pair: "[lo, hi]",
+             _pair_or_null: "[lo, hi] or null",
              _numbers: "an array of numbers", _object: "an object", _objects: "an array of objects",
              _curve: "an array of {step, eval_loss: [numbers]}"}
 
@@ -183,6 +188,15 @@ _OPTIONAL: list[Check] = [
     ("vs_baseline.step_time_ratio_ci95", _pair), ("vs_baseline.loss_delta", _number),
     ("vs_baseline.loss_delta_ci95", _pair), ("vs_baseline.loss_delta_rel", _number),
     ("throughput.tokens_per_s_per_rank", _number),
+    # Time to target (docs/results-schema.md).
+    ("accuracy.target", _object), ("accuracy.time_to_target", _object),
+    ("accuracy.time_to_target.per_seed", _objects),
+    ("accuracy.time_to_target.seeds_run", _number),
+    ("accuracy.time_to_target.seeds_reached", _number),
+    ("vs_baseline.time_to_target_speedup", _number_or_null),
+    ("vs_baseline.time_to_target_speedup_ci95", _pair_or_null),
+    ("vs_baseline.steps_to_target_ratio", _number_or_null),
+    ("vs_baseline.steps_to_target_ratio_ci95", _pair_or_null),
     # Parallel runs (docs/parallel.md).
     ("parallel", _object), ("parallel.dp", _number), ("parallel.tp", _number),
     ("parallel.pp", _number), ("parallel.world_size", _number),

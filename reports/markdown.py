@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .analysis import Analysis
 from .headlines import Headline
-from .html import PARALLEL_NOTE, Plot
+from .html import PARALLEL_NOTE, TTT_NOTE, Plot
 from .tables import Table
 
 
@@ -26,7 +26,8 @@ def render_table(t: Table, kv: bool = False, status_col: int | None = None) -> s
 
 def render(a: Analysis, heads: list[Headline], scenario: Table, environment: Table,
            variants: Table, plots: list[Plot], generated: str,
-           precision: Table | None = None, parallel: Table | None = None) -> str:
+           precision: Table | None = None, parallel: Table | None = None,
+           time_to_target: Table | None = None) -> str:
     name = str(a.results.scenario.get("name", ""))
     desc = str(a.results.scenario.get("description", ""))
     out = [f"# trainbench report: {name}", ""]
@@ -40,6 +41,9 @@ def render(a: Analysis, heads: list[Headline], scenario: Table, environment: Tab
         out += [f"> {note} Their reasons are in the table above.", ""]
     if parallel is not None:
         out += ["## Parallel runs", "", PARALLEL_NOTE, "", render_table(parallel, status_col=2), ""]
+    if time_to_target is not None:
+        out += ["## Time to target", "", TTT_NOTE, "", render_table(time_to_target), "",
+                "The plot: [time to quality](time_to_quality.png).", ""]
     out += ["## Plots", ""]
     for p in plots:
         out += [f"![{p.title}]({p.stem}.png)", "", f"*{p.title}.* {p.caption}", ""]

@@ -155,8 +155,7 @@ RatioCi95 ratio_of_means_ci95(const std::vector<double>& num, const std::vector<
     se2 = un + ud;
     if (se2 <= 0) return point;
     // Welch–Satterthwaite degrees of freedom of the two relative variances.
-    df = se2 * se2 /
-         (un * un / double(num.size() - 1) + ud * ud / double(den.size() - 1));
+    df = se2 * se2 / (un * un / double(num.size() - 1) + ud * ud / double(den.size() - 1));
   }
   if (!(se2 > 0) || !std::isfinite(se2)) return point;
   const double half = student_t_975(df) * std::sqrt(se2);
@@ -173,12 +172,10 @@ json time_to_target_vs_baseline(const json& baseline_accuracy, const json& accur
   const json* self = ttt_of(accuracy);
   if (base == nullptr || self == nullptr) return json::object();
 
-  json out = {{"time_to_target_speedup", nullptr},
-              {"time_to_target_speedup_ci95", nullptr},
-              {"time_to_target_speedup_interp", nullptr},
-              {"time_to_target_speedup_interp_ci95", nullptr},
-              {"steps_to_target_ratio", nullptr},
-              {"steps_to_target_ratio_ci95", nullptr}};
+  json out = {
+      {"time_to_target_speedup", nullptr},        {"time_to_target_speedup_ci95", nullptr},
+      {"time_to_target_speedup_interp", nullptr}, {"time_to_target_speedup_interp_ci95", nullptr},
+      {"steps_to_target_ratio", nullptr},         {"steps_to_target_ratio_ci95", nullptr}};
   const auto spec_of = [](const json& a) {
     return a.contains("target") && a["target"].is_object() ? a["target"].value("spec", json())
                                                            : json();
@@ -209,10 +206,10 @@ json time_to_target_vs_baseline(const json& baseline_accuracy, const json& accur
   };
   const Side b = read(*base), v = read(*self);
   if (b.run == 0 || v.run == 0 || b.reached < b.run || v.reached < v.run) {
-    out["time_to_target_reason"] =
-        "not every seed reached the target: the baseline in " + std::to_string(b.reached) +
-        " of " + std::to_string(b.run) + ", this variant in " + std::to_string(v.reached) +
-        " of " + std::to_string(v.run);
+    out["time_to_target_reason"] = "not every seed reached the target: the baseline in " +
+                                   std::to_string(b.reached) + " of " + std::to_string(b.run) +
+                                   ", this variant in " + std::to_string(v.reached) + " of " +
+                                   std::to_string(v.run);
     return out;
   }
   if (mean(b.train_s) <= 0 || mean(v.train_s) <= 0 || mean(b.step) <= 0 || mean(v.step) <= 0) {

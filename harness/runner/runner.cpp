@@ -164,8 +164,6 @@ json sparsity_json(const RunConfig& c, const Pruner& pruner, const RankSetup& rs
       {"schedule", c.prune_schedule},
       {"target", p.target()},
       {"begin_step", c.prune_begin_step},
-      {"end_step", c.prune_end_step ? json(*c.prune_end_step) : json(nullptr)},
-      {"frequency", c.prune_frequency},
       {"execution", "emulated"},
       {"note",
        "masked weights multiplied dense: the accuracy effect is real, the speed is not (the CPU "
@@ -178,6 +176,10 @@ json sparsity_json(const RunConfig& c, const Pruner& pruner, const RankSetup& rs
         {"zeros", zeros},
         {"sparsity", elements > 0 ? double(zeros) / double(elements) : 0.0}}}};
   if (nm) j["overall"]["nm_violations"] = violations;
+  if (c.prune_schedule == "gradual") {
+    j["end_step"] = c.prune_end_step.value_or(-1);
+    j["frequency"] = c.prune_frequency;
+  }
   return j;
 }
 
@@ -320,8 +322,8 @@ void time_variant(const Scenario& s, const Variant& v, const RunOptions& o, cons
       gather_json(rs, rank_summary(rs, model, backend->memory(), timed));
   line["parallel"] = parallel_json(c, rs, ranks, o.launcher);
   if (m.moe.enabled()) {
-    line["moe"] = moe_json(m, model.moe_stats(), rs, c.micro_batch,
-                           "timing run: warm-up and timed steps");
+    line["moe"] =
+        moe_json(m, model.moe_stats(), rs, c.micro_batch, "timing run: warm-up and timed steps");
   }
   const Summary st = summarize(samples);
   json step_s = summary_json(st);
@@ -511,8 +513,8 @@ void accuracy_variant(const Scenario& s, const Variant& v, const ModelConfig& m,
                       {"curve", curve_json}};
   if (has_target) {
     line["accuracy"]["target"] = {
-        {"spec", a.target_loss ? json(*a.target_loss)
-                               : json{{"floor_ratio", *a.target_floor_ratio}}},
+        {"spec",
+         a.target_loss ? json(*a.target_loss) : json{{"floor_ratio", *a.target_floor_ratio}}},
         {"loss", targets}};
     line["accuracy"]["time_to_target"] = time_to_target_json(seeds, targets, crossings);
   }

@@ -1118,8 +1118,8 @@ Scenario build(const Ctx& c, const ojson& doc, const std::string& path) {
     if (s.accuracy.target_floor_ratio && s.accuracy.train_steps > 0 && r.data != "synthetic") {
       c.fail("/accuracy/target_loss",
              "{\"floor_ratio\": " + compact(ojson(*s.accuracy.target_floor_ratio)) +
-                 "} needs the data's entropy floor, but variant " + std::to_string(v.index) +
-                 " (" + v.id + ") reads " + r.data +
+                 "} needs the data's entropy floor, but variant " + std::to_string(v.index) + " (" +
+                 v.id + ") reads " + r.data +
                  ", which has none (expected an absolute loss in nats, or synthetic data)");
     }
     // The accuracy run must reach the pruning target (the timing run prunes at its step 0).

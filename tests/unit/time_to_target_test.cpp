@@ -283,13 +283,12 @@ TEST(TargetLossScenario, AbsoluteRelativeOrNone) {
   EXPECT_DOUBLE_EQ(*rel.accuracy.target_floor_ratio, 1.05);
   EXPECT_FALSE(rel.accuracy.target_loss);
   // --set works like the file.
-  const Scenario set = parse_scenario(scenario(R"({})"), kFile,
-                                      {R"(accuracy.target_loss={"floor_ratio": 1.2})"});
+  const Scenario set =
+      parse_scenario(scenario(R"({})"), kFile, {R"(accuracy.target_loss={"floor_ratio": 1.2})"});
   ASSERT_TRUE(set.accuracy.target_floor_ratio);
   EXPECT_DOUBLE_EQ(*set.accuracy.target_floor_ratio, 1.2);
   // A token file with an absolute target is fine; without an accuracy run any target is.
-  parse_scenario(scenario(R"({"target_loss": 3})", R"("data": "tokens.bin", "vocab": 256)"),
-                 kFile);
+  parse_scenario(scenario(R"({"target_loss": 3})", R"("data": "tokens.bin", "vocab": 256)"), kFile);
   parse_scenario(scenario(R"({"train_steps": 0, "target_loss": {"floor_ratio": 1.1}})",
                           R"("data": "tokens.bin", "vocab": 256)"),
                  kFile);
@@ -310,9 +309,9 @@ TEST(TargetLossScenario, OneLineErrors) {
                {"/accuracy/target_loss/ratio", "unknown key", "floor_ratio"});
   expect_error(scenario(R"({"target": 2.0})"), {"/accuracy/target: unknown key"});
   // Relative to the floor needs data that has one.
-  expect_error(scenario(R"({"target_loss": {"floor_ratio": 1.1}})",
-                        R"("data": "tokens.bin", "vocab": 256)"),
-               {"/accuracy/target_loss", "floor_ratio", "entropy floor", "tokens.bin"});
+  expect_error(
+      scenario(R"({"target_loss": {"floor_ratio": 1.1}})", R"("data": "tokens.bin", "vocab": 256)"),
+      {"/accuracy/target_loss", "floor_ratio", "entropy floor", "tokens.bin"});
 }
 
 }  // namespace
