@@ -59,7 +59,7 @@ void add_gemm_result(Out out, const float* d, In bias, I64 rows, I64 cols, bool 
 void gelu_forward(Out out, In inp, I64 n, cudaStream_t stream);
 void gelu_backward(Out dinp, In inp, In dout, I64 n, cudaStream_t stream);
 void add(Out out, In a, In b, I64 n, cudaStream_t stream);
-void mul(Out out, In a, In b, I64 n, cudaStream_t stream);  // out = a·b
+void mul(Out out, In a, In b, I64 n, cudaStream_t stream);        // out = a·b
 void scale(Out t, float s, I64 n, cudaStream_t stream);           // t *= s
 void axpy(Out y, float alpha, In x, I64 n, cudaStream_t stream);  // y += alpha·x
 

@@ -1,5 +1,5 @@
 // The CUDA backend's non-GEMM operations against the CPU backend on fresh random inputs, in
-// f32 and with 16-bit activations (bf16, f16): conversions, GELU, add, scale, LayerNorm,
+// f32 and with 16-bit activations (bf16, f16): conversions, GELU, add, mul, scale, LayerNorm,
 // embeddings, softmax cross-entropy, the sum of squares and the optimizer updates. Outputs are
 // poisoned before each run; tolerances are norm-relative (gpu_test_util.h).
 #include <gtest/gtest.h>
@@ -92,6 +92,25 @@ TEST_P(GpuOps, AddAndScale) {
   cpu_->scale(a.cpu, -0.37);
   gpu_->scale(a.gpu, -0.37);
   EXPECT_TRUE(close(t().cpu(a), t().gpu(a), output_tolerance(d)));
+}
+
+// Pruning's masking (harness/train/pruning.h): w <- w·mask in place; pruned elements become
+// exactly 0, kept ones are unchanged, and both backends agree bit for bit.
+TEST_P(GpuOps, MulByMask) {
+  const DType d = GetParam();
+  const I64 n = 3001;
+  std::vector<float> m(static_cast<std::size_t>(n));
+  for (std::size_t i = 0; i < m.size(); ++i) m[i] = i % 4 < 2 ? 0.0f : 1.0f;
+  const Pair w = t().make(d, {n}, randn(n, 33));
+  const Pair mask = t().make(d, {n}, m);
+  const std::vector<float> before = t().gpu(w);
+  cpu_->mul(w.cpu, w.cpu, mask.cpu);
+  gpu_->mul(w.gpu, w.gpu, mask.gpu);
+  const std::vector<float> after = t().gpu(w);
+  EXPECT_EQ(t().cpu(w), after);
+  for (std::size_t i = 0; i < m.size(); ++i) {
+    ASSERT_EQ(after[i], m[i] == 0 ? 0.0f : before[i]) << i;
+  }
 }
 
 TEST_F(GpuTest, Axpy) {
