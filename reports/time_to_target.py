@@ -11,6 +11,7 @@ target (left); "ttq.speed.point.INDEX", "ttq.speed.baseline", "ttq.speed.diagona
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass
 from typing import Any
 
@@ -258,7 +259,7 @@ def _loss_panel(ax, a: Analysis, rows: list[Variant]) -> None:
         if len(x) == 0:
             continue
         (line,) = ax.plot(x, y, marker="o", ms=3.5, lw=2.0 if v.is_baseline else 1.3,
-                          color=colors[v.id], label=a.shown_label(v),
+                          color=colors[v.id], label=_wrapped(a.shown_label(v)),
                           zorder=3 if v.is_baseline else 2)
         plotstyle.tag(f"ttq.loss.{v.index}", [line])
     targets: list[float] = []
@@ -278,7 +279,13 @@ def _loss_panel(ax, a: Analysis, rows: list[Variant]) -> None:
     ax.set_xlabel("training seconds (optimizer steps only)")
     ax.set_ylabel("held-out loss (nats/token)")
     ax.set_title("Held-out loss against training time")
-    ax.legend(loc="upper right", fontsize=7.5)
+    ax.legend(loc="upper right", fontsize=6.5)
+
+
+def _wrapped(label: str) -> str:
+    """Long variant labels (many swept keys) on several short lines, so they do not squeeze
+    the axes."""
+    return textwrap.fill(label, 30)
 
 
 def _speed_panel(ax, a: Analysis) -> None:
@@ -304,8 +311,9 @@ def _speed_panel(ax, a: Analysis) -> None:
                            mfc="white" if a.emulated(v) else c, mew=1.5, elinewidth=1.1,
                            capsize=3, zorder=3)
         parts = [cont.lines[0], *cont.lines[1], *cont.lines[2]]
-        ann = ax.annotate(a.shown_label(v), (x, y), xytext=(6, 6), textcoords="offset points",
-                          fontsize=8, color=c, zorder=4)
+        ann = ax.annotate(_wrapped(a.shown_label(v)), (x, y), xytext=(6, 6),
+                          textcoords="offset points", fontsize=6.5, color=c, zorder=4)
+        ann.set_in_layout(False)  # labels may run past the axes; they must not shrink them
         plotstyle.tag(f"ttq.speed.point.{v.index}", parts + [ann])
     # Ratios on log axes: an interval symmetric in the logarithm (the delta method's) looks
     # symmetric, and 2x faster is as far from 1 as 2x slower.
