@@ -81,6 +81,16 @@ void GptModel::set_tensor_parallel(Comm* comm) {
   tp_comm_ = comm;
 }
 
+void GptModel::set_expert_parallel(Comm* comm) {
+  if (comm && (comm->size() != ep() || comm->rank() != shard_.expert_parallel_rank)) {
+    throw std::invalid_argument(
+        "expert-parallel communicator of size " + std::to_string(comm->size()) + ", rank " +
+        std::to_string(comm->rank()) + " (expected the shard's size " + std::to_string(ep()) +
+        ", rank " + std::to_string(shard_.expert_parallel_rank) + ")");
+  }
+  ep_comm_ = comm;
+}
+
 void GptModel::set_sequence_parallel(bool on) {
   if (on && tp() == 1) {
     throw std::invalid_argument(
@@ -155,6 +165,9 @@ void GptModel::init_weights(std::uint64_t seed) {
     if (!local) continue;
     if (tp() > 1) {
       host64 = tensor_parallel_part(p.name, p.shape, host64, shard_.tensor_parallel_rank, tp());
+    }
+    if (local->expert_parallel_split) {
+      host64 = expert_parallel_part(p.shape, host64, shard_.expert_parallel_rank, ep());
     }
     const Tensor dst = view(params_all_, *local);
     if (dtype_ == DType::f64) {
@@ -247,6 +260,9 @@ void GptModel::ensure_buffers(int B) {
   if (B == B_) return;
   if (tp() > 1 && !tp_comm_) {
     throw std::logic_error("a tensor-parallel shard runs only after set_tensor_parallel");
+  }
+  if (ep() > 1 && !ep_comm_) {
+    throw std::logic_error("an expert-parallel shard runs only after set_expert_parallel");
   }
   if (B <= 0) throw std::invalid_argument("micro_batch = " + std::to_string(B) + " (expected > 0)");
   acts_buf_ = {};
@@ -369,6 +385,7 @@ void GptModel::ensure_buffers(int B) {
       d_moe_fch_ = k.take({M, 4 * C});
       d_moe_gates_ = k.take(dtype_, {M});
       d_router_ = k.take(dtype_, {N, E});
+      if (ep() > 1) d_moe_recv_ = k.take({M, C});
     }
   };
   Carver wsize(nullptr, act);

@@ -103,6 +103,10 @@ struct LayerActivations {
   Tensor moe_gates;              // (M) combine weights, in the model's dtype
   Tensor moe_index, moe_slots;   // i32 (M) token of each row; (B·T, k) row of each choice
   MoeRouting routing;            // the host's routing of the last forward
+  // Expert parallelism: rows this rank's experts received from each source rank, (P, E/P);
+  // moe_in, moe_fch and moe_fch_gelu then hold the received rows in (source, expert) blocks
+  // of `capacity` rows, and moe_out the rows returned to this rank.
+  std::vector<std::int32_t> moe_recv_counts;
 };
 
 struct Activations {
@@ -148,6 +152,11 @@ class GptModel {
   bool last_stage() const { return layer_end_ == config_.n_layer; }
   // The tensor-parallel group (not owned); its size and rank must be the shard's.
   void set_tensor_parallel(Comm* comm);
+  // Expert parallelism (GShard, Lepikhin et al. 2021) over `comm`, the data-parallel group
+  // (not owned): its size and rank must be the shard's expert_parallel ones. Call before the
+  // first forward. Tokens go to their experts' ranks and back by two all-to-alls per MoE
+  // block forward (and two backward).
+  void set_expert_parallel(Comm* comm);
   // Sequence parallelism (Korthikanti et al. 2022, §4.2.2) over the tensor-parallel group:
   // see the comment above the class. Call before the first forward; needs tp > 1.
   void set_sequence_parallel(bool on);
@@ -274,6 +283,15 @@ class GptModel {
     return config_.moe.is_moe_layer(shard_.layer_begin + local_layer);
   }
   std::int64_t moe_rows_max(int B) const;
+  int ep() const { return shard_.expert_parallel_size; }
+  // The experts' GEMMs over row blocks of la's buffers: (local expert, first row, rows).
+  struct ExpertBlock {
+    int expert;
+    std::int64_t begin, rows;
+  };
+  std::vector<ExpertBlock> expert_blocks(const LayerActivations& la) const;
+  void experts_forward(const LayerActivations& la, int l, const Tensor& y);
+  void experts_backward(const LayerActivations& la, int l, const Tensor& d_rows);
   void moe_forward(LayerActivations& la, int l);
   Tensor moe_backward(LayerActivations& la, int l);
   // Expert e's slice of a stacked (E, …) tensor in the flat buffer `flat`.
@@ -300,6 +318,7 @@ class GptModel {
   Tensor params_all_, grads_all_, params_padded_, grads_padded_, weights_lp_;
   std::vector<DelayedScaling> fp8_;
   Comm* tp_comm_ = nullptr;
+  Comm* ep_comm_ = nullptr;
   bool seq_parallel_ = false;
   int slots_ = 1;
   std::function<void(std::int64_t, std::int64_t)> grad_ready_;
@@ -317,6 +336,7 @@ class GptModel {
   // Mixture of experts: gradients of the dispatched rows (M, C), of their hidden activations
   // (M, 4C), of the gates (M) and of the router logits (B·T, E).
   Tensor d_moe_rows_, d_moe_fch_, d_moe_gates_, d_router_;
+  Tensor d_moe_recv_;  // expert parallelism: rows received for this rank's experts (M, C)
   // Tensor parallelism: partial sums (B,T,C) all-reduced over the group (communication).
   Tensor tp_partial_;
   // Sequence parallelism (communication): this rank's rows of a summed partial (fp32), of a

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "../parallel/comm.h"
 #include "gpt.h"
 
 namespace tb {
@@ -43,6 +44,8 @@ std::int64_t GptModel::moe_rows_max(int B) const {
   if (!m.enabled()) return 0;
   const std::int64_t N = std::int64_t{B} * config_.seq_len;
   const std::int64_t cap = moe_capacity(static_cast<int>(N), m.experts, m.top_k, m.capacity_factor);
+  // Expert parallelism exchanges fixed-size blocks: every expert's `cap` rows, padded.
+  if (ep() > 1) return cap * m.experts;
   return std::min(cap * m.experts, N * m.top_k);
 }
 
@@ -55,6 +58,73 @@ Tensor GptModel::expert_view(const Tensor& flat, const std::string& name, int e)
 
 void GptModel::reset_moe_stats() { moe_stats_ = {}; }
 
+std::vector<GptModel::ExpertBlock> GptModel::expert_blocks(const LayerActivations& la) const {
+  const MoeRouting& r = la.routing;
+  std::vector<ExpertBlock> blocks;
+  if (ep() == 1) {
+    for (int e = 0; e < r.experts; ++e) {
+      blocks.push_back({e, r.row_begin[static_cast<std::size_t>(e)], r.rows_of(e)});
+    }
+    return blocks;
+  }
+  // Received from source p: its rows for local expert j at block (p·E/P + j) of cap rows.
+  const int local = r.experts / ep();
+  for (int p = 0; p < ep(); ++p) {
+    for (int j = 0; j < local; ++j) {
+      const std::int64_t block = std::int64_t{p} * local + j;
+      blocks.push_back(
+          {j, block * r.capacity, la.moe_recv_counts[static_cast<std::size_t>(block)]});
+    }
+  }
+  return blocks;
+}
+
+// y(rows, C) = proj(GELU(fc(x))) for each block of la.moe_in, hidden activations saved.
+void GptModel::experts_forward(const LayerActivations& la, int l, const Tensor& y) {
+  auto& be = backend_;
+  const std::int64_t C = config_.d_model;
+  const std::string b = block(shard_.layer_begin + l);
+  const std::string fc = b + "mlp.experts.fc.", proj = b + "mlp.experts.proj.";
+  const Tensor& weights = weights_lp_.empty() ? params_all_ : weights_lp_;
+  for (const ExpertBlock& k : expert_blocks(la)) {
+    if (k.rows == 0) continue;
+    const Tensor x = la.moe_in.slice(k.begin * C, {k.rows, C});
+    const Tensor h = la.moe_fch.slice(k.begin * 4 * C, {k.rows, 4 * C});
+    const Tensor g = la.moe_fch_gelu.slice(k.begin * 4 * C, {k.rows, 4 * C});
+    be.matmul_forward(h, x, expert_view(weights, fc + "weight", k.expert),
+                      expert_view(params_all_, fc + "bias", k.expert), false, gemm_precision(l, 2));
+    be.gelu_forward(g, h);
+    be.matmul_forward(
+        y.slice(k.begin * C, {k.rows, C}), g, expert_view(weights, proj + "weight", k.expert),
+        expert_view(params_all_, proj + "bias", k.expert), false, gemm_precision(l, 3));
+  }
+}
+
+// d_rows holds the gradient of each block's output on entry and of its input on exit.
+void GptModel::experts_backward(const LayerActivations& la, int l, const Tensor& d_rows) {
+  auto& be = backend_;
+  const std::int64_t C = config_.d_model;
+  const std::string b = block(shard_.layer_begin + l);
+  const std::string fc = b + "mlp.experts.fc.", proj = b + "mlp.experts.proj.";
+  const Tensor& weights = weights_lp_.empty() ? params_all_ : weights_lp_;
+  for (const ExpertBlock& k : expert_blocks(la)) {
+    if (k.rows == 0) continue;
+    const Tensor x = la.moe_in.slice(k.begin * C, {k.rows, C});
+    const Tensor h = la.moe_fch.slice(k.begin * 4 * C, {k.rows, 4 * C});
+    const Tensor g = la.moe_fch_gelu.slice(k.begin * 4 * C, {k.rows, 4 * C});
+    const Tensor dy = d_rows.slice(k.begin * C, {k.rows, C});
+    const Tensor dh = d_moe_fch_.slice(k.begin * 4 * C, {k.rows, 4 * C});
+    be.matmul_backward(dh, expert_view(grads_all_, proj + "weight", k.expert),
+                       expert_view(grads_all_, proj + "bias", k.expert), dy, g,
+                       expert_view(weights, proj + "weight", k.expert), gemm_precision(l, 3));
+    be.gelu_backward(dh, h, dh);
+    // The rows' input gradient overwrites their output gradient (read above, no longer needed).
+    be.matmul_backward(dy, expert_view(grads_all_, fc + "weight", k.expert),
+                       expert_view(grads_all_, fc + "bias", k.expert), dh, x,
+                       expert_view(weights, fc + "weight", k.expert), gemm_precision(l, 2));
+  }
+}
+
 void GptModel::moe_forward(LayerActivations& la, int l) {
   const MoeConfig& mc = config_.moe;
   auto& be = backend_;
@@ -65,32 +135,37 @@ void GptModel::moe_forward(LayerActivations& la, int l) {
   be.matmul_forward(la.router_logits, ln2, param(b + "mlp.router.weight"), Tensor{}, false, {});
   be.synchronize();
   la.routing = moe_route(to_host(be, la.router_logits), static_cast<int>(N), mc.experts, mc.top_k,
-                         mc.capacity_factor);
+                         mc.capacity_factor, /*padded=*/ep() > 1);
   const MoeRouting& r = la.routing;
   const std::int64_t M = r.rows();
   const Tensor index = la.moe_index.slice(0, {M}), gates = la.moe_gates.slice(0, {M});
   be.copy_from_host(index, r.row_token.data());
   be.copy_from_host(la.moe_slots, r.slots.data());
   from_host(be, gates, r.row_gate);
-  be.gather_rows(la.moe_in.slice(0, {M, C}), ln2, index, Tensor{});
-  const std::string fc = b + "mlp.experts.fc.", proj = b + "mlp.experts.proj.";
-  const Tensor& weights = weights_lp_.empty() ? params_all_ : weights_lp_;
-  for (int e = 0; e < mc.experts; ++e) {
-    const std::int64_t rows = r.rows_of(e), r0 = r.row_begin[static_cast<std::size_t>(e)];
-    if (rows == 0) continue;
-    const Tensor x = la.moe_in.slice(r0 * C, {rows, C});
-    const Tensor h = la.moe_fch.slice(r0 * 4 * C, {rows, 4 * C});
-    const Tensor g = la.moe_fch_gelu.slice(r0 * 4 * C, {rows, 4 * C});
-    const Tensor y = la.moe_out.slice(r0 * C, {rows, C});
-    be.matmul_forward(h, x, expert_view(weights, fc + "weight", e),
-                      expert_view(params_all_, fc + "bias", e), false, gemm_precision(l, 2));
-    be.gelu_forward(g, h);
-    be.matmul_forward(y, g, expert_view(weights, proj + "weight", e),
-                      expert_view(params_all_, proj + "bias", e), false, gemm_precision(l, 3));
+  const Tensor out = la.moe_out.slice(0, {M, C});
+  if (ep() == 1) {
+    be.gather_rows(la.moe_in.slice(0, {M, C}), ln2, index, Tensor{});
+    experts_forward(la, l, out);
+  } else {
+    // Dispatch: every expert's block of cap rows to the rank that holds it (GShard's
+    // all-to-all), with the rows' counts; the experts run on what they received; combine:
+    // the outputs go back the same way.
+    const Tensor send = d_moe_rows_.slice(0, {M, C});
+    be.gather_rows(send, ln2, index, Tensor{});
+    std::vector<double> counts(r.row_count.begin(), r.row_count.end()), got(counts.size());
+    be.synchronize();
+    ep_comm_->all_to_all(Tensor(got.data(), DType::f64, {std::int64_t(got.size())}),
+                         Tensor(counts.data(), DType::f64, {std::int64_t(counts.size())}));
+    la.moe_recv_counts.assign(got.begin(), got.end());
+    ep_comm_->all_to_all(la.moe_in.slice(0, {M, C}), send);
+    be.fill_zero(send);  // padding rows go back as zeros
+    experts_forward(la, l, send);
+    be.synchronize();
+    ep_comm_->all_to_all(out, send);
   }
   // res_mlp = res_att + Σ_{kept choices} gate·expert(ln2)
   be.copy(la.res_mlp, la.res_att);
-  be.combine_rows(la.res_mlp.slice(0, {N, C}), la.moe_out.slice(0, {M, C}), la.moe_slots, gates);
+  be.combine_rows(la.res_mlp.slice(0, {N, C}), out, la.moe_slots, gates);
 
   moe_aux_loss_ += mc.aux_loss_coef * r.load_balance_loss + mc.z_loss_coef * r.z_loss;
   if (recomputing_ || !moe_stats_on_) return;
@@ -127,24 +202,16 @@ Tensor GptModel::moe_backward(LayerActivations& la, int l) {
   be.gathered_row_dot(d_gates, d_out, index, la.moe_out.slice(0, {M, C}));
   const Tensor d_rows = d_moe_rows_.slice(0, {M, C});
   be.gather_rows(d_rows, d_out, index, gates);
-  const std::string fc = b + "mlp.experts.fc.", proj = b + "mlp.experts.proj.";
-  const Tensor& weights = weights_lp_.empty() ? params_all_ : weights_lp_;
-  for (int e = 0; e < mc.experts; ++e) {
-    const std::int64_t rows = r.rows_of(e), r0 = r.row_begin[static_cast<std::size_t>(e)];
-    if (rows == 0) continue;
-    const Tensor x = la.moe_in.slice(r0 * C, {rows, C});
-    const Tensor h = la.moe_fch.slice(r0 * 4 * C, {rows, 4 * C});
-    const Tensor g = la.moe_fch_gelu.slice(r0 * 4 * C, {rows, 4 * C});
-    const Tensor dy = d_rows.slice(r0 * C, {rows, C});
-    const Tensor dh = d_moe_fch_.slice(r0 * 4 * C, {rows, 4 * C});
-    be.matmul_backward(dh, expert_view(grads_all_, proj + "weight", e),
-                       expert_view(grads_all_, proj + "bias", e), dy, g,
-                       expert_view(weights, proj + "weight", e), gemm_precision(l, 3));
-    be.gelu_backward(dh, h, dh);
-    // The rows' input gradient overwrites their output gradient (read above, no longer needed).
-    be.matmul_backward(dy, expert_view(grads_all_, fc + "weight", e),
-                       expert_view(grads_all_, fc + "bias", e), dh, x,
-                       expert_view(weights, fc + "weight", e), gemm_precision(l, 2));
+  if (ep() == 1) {
+    experts_backward(la, l, d_rows);
+  } else {
+    // The output gradients to the experts' ranks, their input gradients back.
+    const Tensor recv = d_moe_recv_.slice(0, {M, C});
+    be.synchronize();
+    ep_comm_->all_to_all(recv, d_rows);
+    experts_backward(la, l, recv);
+    be.synchronize();
+    ep_comm_->all_to_all(d_rows, recv);
   }
   // d ln2 = Σ over each token's kept rows of their input gradients + the router's.
   const Tensor d_ln2 = d_tmp_.slice(0, {N, C});

@@ -14,7 +14,7 @@ int moe_capacity(int tokens, int experts, int top_k, double capacity_factor) {
 }
 
 MoeRouting moe_route(const std::vector<double>& logits, int tokens, int experts, int top_k,
-                     double capacity_factor) {
+                     double capacity_factor, bool padded) {
   const int N = tokens, E = experts, K = top_k;
   if (N < 1 || E < 1 || K < 1 || K > E || !(capacity_factor > 0) ||
       logits.size() != static_cast<std::size_t>(N) * E) {
@@ -71,12 +71,15 @@ MoeRouting moe_route(const std::vector<double>& logits, int tokens, int experts,
     }
   }
   r.row_begin.assign(static_cast<std::size_t>(E) + 1, 0);
-  for (int e = 0; e < E; ++e)
-    r.row_begin[e + 1] = r.row_begin[e] + fill[static_cast<std::size_t>(e)];
+  r.row_count.assign(fill.begin(), fill.end());
+  for (int e = 0; e < E; ++e) {
+    const auto i = static_cast<std::size_t>(e);
+    r.row_begin[i + 1] = padded ? (e + 1) * r.capacity : r.row_begin[i] + fill[i];
+  }
   const auto M = static_cast<std::size_t>(r.row_begin[static_cast<std::size_t>(E)]);
-  r.row_token.resize(M);
-  r.row_choice.resize(M);
-  r.row_gate.resize(M);
+  r.row_token.assign(M, 0);
+  r.row_choice.assign(M, -1);
+  r.row_gate.assign(M, 0.0);
   for (int n = 0; n < N; ++n) {
     for (int j = 0; j < K; ++j) {
       const auto at = static_cast<std::size_t>(n) * K + static_cast<std::size_t>(j);

@@ -17,8 +17,11 @@
 //   choice is expert i (not differentiated) and P_i = (1/N)·Σ_x p_i(x).
 // - router z-loss (ST-MoE, Zoph et al. 2022, Eq. 5): β·(1/N)·Σ_x (log Σ_j exp z_j(x))².
 // Rows: the dispatched (token, choice) pairs in expert order — expert e's rows are
-// [row_begin[e], row_begin[e+1]), in placement order — so each expert's GEMMs run on one
-// contiguous block.
+// [row_begin[e], row_begin[e] + row_count[e]), in placement order — so each expert's GEMMs
+// run on one contiguous block. Packed, the blocks follow each other (row_begin[e+1] =
+// row_begin[e] + row_count[e]); padded (expert parallelism's fixed-size all-to-all, as
+// GShard's dispatch tensor), row_begin[e] = e·capacity and the rows past row_count[e] are
+// padding: token 0, gate 0, choice −1, referenced by no slot.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -36,12 +39,13 @@ struct MoeRouting {
   std::vector<std::int32_t> row_choice;    // (M) which of its token's choices
   std::vector<double> row_gate;            // (M) gate of each row
   std::vector<std::int32_t> row_begin;     // (E + 1)
+  std::vector<std::int32_t> row_count;     // (E) rows (kept choices) of each expert
   std::vector<std::int64_t> first_choice;  // (E) tokens whose first choice is e (f_i·N)
   std::int64_t dropped = 0;                // choices dropped for capacity
   double load_balance_loss = 0;            // E·Σ f_i·P_i (before α)
   double z_loss = 0;                       // (1/N)·Σ lse² (before β)
   int rows() const { return static_cast<int>(row_token.size()); }
-  int rows_of(int e) const { return row_begin[e + 1] - row_begin[e]; }
+  int rows_of(int e) const { return row_count[static_cast<std::size_t>(e)]; }
 };
 
 // Rows each expert takes: min(N, ⌈capacity_factor·k·N/E⌉).
@@ -49,7 +53,7 @@ int moe_capacity(int tokens, int experts, int top_k, double capacity_factor);
 
 // logits: (N, E) row-major.
 MoeRouting moe_route(const std::vector<double>& logits, int tokens, int experts, int top_k,
-                     double capacity_factor);
+                     double capacity_factor, bool padded = false);
 
 // The gradient of the router logits, (N, E), from d(loss)/d(gate) of every row (d_row_gate,
 // (M)) plus the auxiliary losses' gradients (coefficients α and β), all times loss_scale.

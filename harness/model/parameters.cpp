@@ -35,6 +35,15 @@ ParameterLayout make_parameter_layout(const ModelConfig& c, const ShardSpec& s) 
                                 std::to_string(end) + ") (expected within [0, " +
                                 std::to_string(c.n_layer) + "))");
   }
+  const int ep = s.expert_parallel_size;
+  if (ep < 1 || s.expert_parallel_rank < 0 || s.expert_parallel_rank >= ep ||
+      (ep > 1 && (!c.moe.enabled() || c.moe.experts % ep != 0))) {
+    throw std::invalid_argument(
+        "expert_parallel size " + std::to_string(ep) + ", rank " +
+        std::to_string(s.expert_parallel_rank) +
+        " with experts = " + std::to_string(c.moe.experts) +
+        " (expected 0 <= rank < size, and a size that divides experts > 0)");
+  }
   if (tp > 1 && c.moe.enabled()) {
     throw std::invalid_argument("tensor_parallel = " + std::to_string(tp) +
                                 " with experts = " + std::to_string(c.moe.experts) +
@@ -45,7 +54,7 @@ ParameterLayout make_parameter_layout(const ModelConfig& c, const ShardSpec& s) 
   ParameterLayout L;
   auto add = [&](std::string name, std::vector<std::int64_t> shape, bool decay,
                  bool split = false) {
-    ParameterSpec p{std::move(name), std::move(shape), L.total, decay, split};
+    ParameterSpec p{std::move(name), std::move(shape), L.total, decay, split, false};
     L.total += p.numel();
     L.tensors.push_back(std::move(p));
   };
@@ -64,12 +73,17 @@ ParameterLayout make_parameter_layout(const ModelConfig& c, const ShardSpec& s) 
     add(b + "ln2.bias", {C}, false);
     if (c.moe.is_moe_layer(l)) {
       // Mixture of experts (moe_routing.h): a router and E MLPs stacked along a first axis.
-      const std::int64_t E = c.moe.experts;
+      // With expert parallelism a rank's stacks hold its E/P experts.
+      const std::int64_t E = c.moe.experts, El = E / ep;
       add(b + "mlp.router.weight", {E, C}, true);
-      add(b + "mlp.experts.fc.weight", {E, 4 * C, C}, true);
-      add(b + "mlp.experts.fc.bias", {E, 4 * C}, false);
-      add(b + "mlp.experts.proj.weight", {E, C, 4 * C}, true);
-      add(b + "mlp.experts.proj.bias", {E, C}, false);
+      const std::size_t first_expert = L.tensors.size();
+      add(b + "mlp.experts.fc.weight", {El, 4 * C, C}, true);
+      add(b + "mlp.experts.fc.bias", {El, 4 * C}, false);
+      add(b + "mlp.experts.proj.weight", {El, C, 4 * C}, true);
+      add(b + "mlp.experts.proj.bias", {El, C}, false);
+      for (std::size_t i = first_expert; i < L.tensors.size(); ++i) {
+        L.tensors[i].expert_parallel_split = ep > 1;
+      }
       continue;
     }
     add(b + "mlp.fc.weight", {4 * Ct, C}, true, true);

@@ -19,6 +19,9 @@ struct ParameterSpec {
   // Split over the tensor-parallel ranks (Megatron's column/row-parallel weights and the
   // column-parallel biases); every other tensor is replicated on each tensor-parallel rank.
   bool tensor_parallel_split = false;
+  // Split over the expert-parallel ranks along its first (expert) axis: each rank holds its
+  // own experts, whose gradients are not reduced over the data-parallel group.
+  bool expert_parallel_split = false;
   std::int64_t numel() const {
     std::int64_t n = 1;
     for (auto d : shape) n *= d;

@@ -12,8 +12,15 @@ struct ShardSpec {
   int tensor_parallel_size = 1;
   int layer_begin = 0;
   int layer_end = -1;  // −1: through the last layer
+  // Expert parallelism (GShard, Lepikhin et al. 2021): the experts of every MoE block split
+  // over the data-parallel group; rank r holds experts [r·E/P, (r+1)·E/P).
+  int expert_parallel_rank = 0;
+  int expert_parallel_size = 1;
 
-  bool whole() const { return tensor_parallel_size == 1 && layer_begin == 0 && layer_end < 0; }
+  bool whole() const {
+    return tensor_parallel_size == 1 && layer_begin == 0 && layer_end < 0 &&
+           expert_parallel_size == 1;
+  }
 };
 
 }  // namespace tb

@@ -63,6 +63,25 @@ std::vector<T> tensor_parallel_part(const std::string& name,
   return out;
 }
 
+template <class T>
+std::vector<T> expert_parallel_part(const std::vector<std::int64_t>& full_shape,
+                                    const std::vector<T>& full, int rank, int size) {
+  if (full_shape.empty() || size < 1 || full_shape[0] % size != 0 || rank < 0 || rank >= size) {
+    throw std::invalid_argument("expert_parallel size " + std::to_string(size) + ", rank " +
+                                std::to_string(rank) +
+                                " (expected a size that divides the expert count, rank < size)");
+  }
+  const std::size_t per = full.size() / static_cast<std::size_t>(size);
+  const auto begin =
+      full.begin() + static_cast<std::ptrdiff_t>(per * static_cast<std::size_t>(rank));
+  return std::vector<T>(begin, begin + static_cast<std::ptrdiff_t>(per));
+}
+
+template std::vector<float> expert_parallel_part(const std::vector<std::int64_t>&,
+                                                 const std::vector<float>&, int, int);
+template std::vector<double> expert_parallel_part(const std::vector<std::int64_t>&,
+                                                  const std::vector<double>&, int, int);
+
 template std::vector<float> tensor_parallel_part(const std::string&,
                                                  const std::vector<std::int64_t>&,
                                                  const std::vector<float>&, int, int);

@@ -23,4 +23,10 @@ std::vector<T> tensor_parallel_part(const std::string& name,
                                     const std::vector<std::int64_t>& full_shape,
                                     const std::vector<T>& full, int rank, int t);
 
+// Expert parallelism: the part of a stacked expert tensor (E, …) that rank r of P holds,
+// experts [r·E/P, (r+1)·E/P) (contiguous: the expert axis is the first).
+template <class T>
+std::vector<T> expert_parallel_part(const std::vector<std::int64_t>& full_shape,
+                                    const std::vector<T>& full, int rank, int size);
+
 }  // namespace tb

@@ -6,7 +6,8 @@
 namespace tb {
 
 GradientBuckets::GradientBuckets(const ParameterLayout& layout, Tensor grads, Comm& data,
-                                 double bucket_bytes)
+                                 double bucket_bytes,
+                                 const std::function<bool(const ParameterSpec&)>& local_only)
     : grads_(std::move(grads)), data_(data) {
   if (!(bucket_bytes > 0)) {
     throw std::invalid_argument("bucket_mb = " + std::to_string(bucket_bytes / 1048576.0) +
@@ -15,6 +16,13 @@ GradientBuckets::GradientBuckets(const ParameterLayout& layout, Tensor grads, Co
   const double elem = double(dtype_size(grads_.dtype));
   std::int64_t end = layout.total;
   for (auto it = layout.tensors.rbegin(); it != layout.tensors.rend(); ++it) {
+    if (local_only && local_only(*it)) {
+      // Close the bucket above this tensor; the next one starts below it.
+      const std::int64_t tensor_end = it->offset + it->numel();
+      if (end > tensor_end) buckets_.push_back({tensor_end, end, 0, nullptr});
+      end = it->offset;
+      continue;
+    }
     const std::int64_t begin = it->offset;
     const bool last_tensor = std::next(it) == layout.tensors.rend();
     if (double(end - begin) * elem >= bucket_bytes || last_tensor) {

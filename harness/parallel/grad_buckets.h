@@ -8,6 +8,7 @@
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -19,7 +20,10 @@ namespace tb {
 class GradientBuckets {
  public:
   // grads: the flat gradient buffer (layout.total elements); data: the data-parallel group.
-  GradientBuckets(const ParameterLayout& layout, Tensor grads, Comm& data, double bucket_bytes);
+  // Tensors for which `local_only` is true are left out of every bucket (expert-parallel
+  // stacks: their gradients are already the job's).
+  GradientBuckets(const ParameterLayout& layout, Tensor grads, Comm& data, double bucket_bytes,
+                  const std::function<bool(const ParameterSpec&)>& local_only = {});
 
   // The next mark_ready calls belong to the step's last backward.
   void arm();

@@ -93,6 +93,8 @@ json moe_json(const ModelConfig& m, const MoeStats& mine, const RankSetup& rs, i
           {"aux_loss_coef", m.moe.aux_loss_coef},
           {"z_loss_coef", m.moe.z_loss_coef},
           {"moe_blocks", m.moe.moe_layers(m.n_layer)},
+          // Ranks the experts are split over (the data-parallel group), 1 when replicated.
+          {"expert_parallel", rs.shard.expert_parallel_size},
           {"parameters", total},
           {"active_parameters", active},
           {"capacity_rows_per_expert",

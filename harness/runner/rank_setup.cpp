@@ -45,6 +45,10 @@ RankSetup make_rank_setup(const RunConfig& c, const ModelConfig& m, Backend& bac
     r.grid = std::make_unique<ProcessGrid>(make_mpi_grid(shape));
   }
   r.shard = shard_for(shape, r.grid->coord, m.n_layer);
+  if (c.expert_parallel) {  // experts split over the data-parallel group (docs/sparse.md)
+    r.shard.expert_parallel_size = c.dp;
+    r.shard.expert_parallel_rank = r.grid->coord.dp_rank;
+  }
   r.ctx.grid = r.grid.get();
   r.ctx.schedule = parse_pipeline_schedule(c.pp_schedule);
   r.ctx.zero = c.zero;

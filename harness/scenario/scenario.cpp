@@ -381,6 +381,15 @@ const std::vector<KeyDef>& key_defs() {
        [](const Ctx& c, const ojson& v, const std::string& p, RunConfig& r) {
          r.moe_z_loss = get_number(c, v, p, Bound::non_negative, 100);
        }},
+      {{"expert_parallel",
+        "boolean",
+        {},
+        "mixture of experts: split the experts over the dp ranks, tokens exchanged by "
+        "all-to-all (GShard; needs dp > 1 dividing experts; default false)"},
+       [](const Ctx& c, const ojson& v, const std::string& p, RunConfig& r) {
+         if (!v.is_boolean()) c.bad_value(p, v, "true or false");
+         r.expert_parallel = v.get<bool>();
+       }},
       {{"optimizer", "enum", {"adamw", "lamb", "sgd"}, "optimizer (default adamw)"},
        [](const Ctx& c, const ojson& v, const std::string& p, RunConfig& r) {
          r.optimizer = get_enum(c, v, p, {"adamw", "lamb", "sgd"});
@@ -786,6 +795,12 @@ void validate_parallel(const Ctx& c, const Origin& origin, const std::string& la
     c.fail(origin.of({"experts", "tp"}),
            label + "experts = " + std::to_string(r.experts) + " with tp = " + std::to_string(r.tp) +
                " (expected tp = 1: experts are not split over tensor-parallel ranks)");
+  }
+  if (r.expert_parallel && (r.experts == 0 || r.dp < 2 || r.experts % r.dp != 0 || r.zero != 0)) {
+    c.fail(origin.of({"expert_parallel", "experts", "dp", "zero"}),
+           label + "expert_parallel = true with experts = " + std::to_string(r.experts) +
+               ", dp = " + std::to_string(r.dp) + ", zero = " + std::to_string(r.zero) +
+               " (expected dp > 1 dividing experts > 0, and zero = 0)");
   }
   if (r.experts > 0 && r.precision == "fp8") {
     c.fail(origin.of({"experts", "precision"}),
@@ -1199,6 +1214,7 @@ nlohmann::json RunConfig::to_json() const {
           {"moe_every", moe_every},
           {"moe_aux_loss", moe_aux_loss},
           {"moe_z_loss", moe_z_loss},
+          {"expert_parallel", expert_parallel},
           {"prune_sparsity", prune_sparsity},
           {"prune_pattern", prune_pattern},
           {"prune_schedule", prune_schedule},

@@ -67,6 +67,7 @@ struct RunConfig {
   int moe_every = 1;
   double moe_aux_loss = 0.01;
   double moe_z_loss = 0;
+  bool expert_parallel = false;  // experts split over the dp group (all-to-all; needs dp > 1)
   MoeConfig moe() const {
     return {experts, top_k, capacity_factor, moe_every, moe_aux_loss, moe_z_loss};
   }

@@ -39,6 +39,23 @@ void Trainer::setup_parallel(const OptimizerConfig& optimizer) {
     throw std::invalid_argument("zero = " + std::to_string(par_->zero) + " (expected 0 or 1)");
   }
   if (g.shape.tp > 1) model_.set_tensor_parallel(g.tensor.get());
+  const int ep = have.expert_parallel_size;
+  if (ep > 1) {
+    // Expert parallelism over the data-parallel group: the expert stacks are this rank's own,
+    // and their gradients — every replica's tokens already summed by the all-to-alls — are
+    // not reduced over the group.
+    if (ep != g.shape.dp || have.expert_parallel_rank != g.coord.dp_rank) {
+      throw std::invalid_argument("expert_parallel size " + std::to_string(ep) +
+                                  " (expected the data-parallel size " +
+                                  std::to_string(g.shape.dp) + ")");
+    }
+    if (par_->zero != 0) {
+      throw std::invalid_argument(
+          "zero = 1 with expert parallelism (expected zero = 0: ZeRO-1 shards the flat "
+          "gradient buffer over replicas, whose experts differ)");
+    }
+    model_.set_expert_parallel(g.data.get());
+  }
   if (par_->sequence_parallel) model_.set_sequence_parallel(true);
   const int m = training_.accumulation;
   model_.set_pipeline_slots(pipeline_slots(par_->schedule, g.shape.pp, g.coord.pp_rank, m));
@@ -63,8 +80,9 @@ void Trainer::setup_parallel(const OptimizerConfig& optimizer) {
   part.grad_sum_squares = [this] { return job_grad_sum_squares(); };
   optimizer_ = make_optimizer(model_, optimizer, part);
   if (g.shape.dp > 1 && par_->zero == 0) {
-    buckets_ = std::make_unique<GradientBuckets>(model_.layout(), model_.grads(), *g.data,
-                                                 par_->bucket_bytes);
+    buckets_ = std::make_unique<GradientBuckets>(
+        model_.layout(), model_.grads(), *g.data, par_->bucket_bytes,
+        [](const ParameterSpec& p) { return p.expert_parallel_split; });
     model_.set_grad_ready_hook(
         [this](std::int64_t b, std::int64_t e) { buckets_->mark_ready(b, e); });
   }
@@ -73,15 +91,18 @@ void Trainer::setup_parallel(const OptimizerConfig& optimizer) {
 // Σ g² over the job, each parameter counted once: a replicated tensor (LayerNorms, the
 // row-parallel biases, embeddings) only on tensor-parallel rank 0, the tied word embedding
 // only on the first stage, and — unless ZeRO leaves each replica a different slice of the
-// reduced gradients — only on data-parallel rank 0.
+// reduced gradients, or the tensor is an expert-parallel stack (each replica's own experts)
+// — only on data-parallel rank 0.
 double Trainer::job_grad_sum_squares() const {
   const ProcessGrid& g = *par_->grid;
   const bool zero = par_->zero == 1 && g.shape.dp > 1;
   double local = 0;
-  if (zero || g.coord.dp_rank == 0) {
+  {
     const std::int64_t lo = optimizer_->partition_begin(), hi = optimizer_->partition_end();
     for (const auto& spec : model_.layout().tensors) {
       if (!spec.tensor_parallel_split && g.coord.tp_rank != 0) continue;
+      // Expert-parallel stacks differ per data-parallel rank: each counts its own.
+      if (!zero && g.coord.dp_rank != 0 && !spec.expert_parallel_split) continue;
       if (spec.name == "wte" && !model_.first_stage()) continue;
       const std::int64_t a = std::max(lo, spec.offset),
                          b = std::min(hi, spec.offset + spec.numel());

@@ -44,6 +44,7 @@ struct Split {
   bool sequence_parallel = false;
   int experts = 0;  // mixture of experts in every second block (model/config.h MoeConfig)
   int top_k = 1;
+  bool expert_parallel = false;  // experts split over the data-parallel group
 };
 
 ModelConfig split_model(const Split& s) {
@@ -101,8 +102,12 @@ Trained train_parallel(const Split& s, DType dt, ProcessGrid& g) {
   Trained r;
   r.backend = make_cpu_backend();
   const ModelConfig cfg = split_model(s);
-  r.model = std::make_unique<GptModel>(*r.backend, cfg, dt, shard_for(g.shape, g.coord, kLayers),
-                                       s.zero ? g.shape.dp : 1);
+  ShardSpec shard = shard_for(g.shape, g.coord, kLayers);
+  if (s.expert_parallel) {
+    shard.expert_parallel_size = g.shape.dp;
+    shard.expert_parallel_rank = g.coord.dp_rank;
+  }
+  r.model = std::make_unique<GptModel>(*r.backend, cfg, dt, shard, s.zero ? g.shape.dp : 1);
   r.model->set_checkpointing({s.checkpoint_interval, false});
   r.model->set_precision({s.precision});
   r.model->init_weights(7);
@@ -155,7 +160,9 @@ void expect_equivalent(const Split& s, DType dt, double tol) {
     const ParameterSpec& full = ref.model->layout().find(spec.name);
     const std::vector<double> whole = host(*ref.backend, ref.model->param(spec.name));
     const std::vector<double> expect =
-        tensor_parallel_part(spec.name, full.shape, whole, g.coord.tp_rank, g.shape.tp);
+        spec.expert_parallel_split
+            ? expert_parallel_part(full.shape, whole, g.coord.dp_rank, g.shape.dp)
+            : tensor_parallel_part(spec.name, full.shape, whole, g.coord.tp_rank, g.shape.tp);
     const std::vector<double> got = host(*par.backend, par.model->param(spec.name));
     norm.add(got, expect);
     const double d = max_rel_diff(got, expect);
@@ -171,6 +178,13 @@ void expect_equivalent(const Split& s, DType dt, double tol) {
     EXPECT_LE(norm.rel(), tol) << s.name << " rank " << g.rank
                                << ": final weights (largest element-wise difference " << worst
                                << " in " << worst_name << ")";
+  }
+  if (s.expert_parallel) {  // this rank holds only its E/dp experts
+    for (const auto& spec : par.model->layout().tensors) {
+      if (spec.name.find("mlp.experts.") == std::string::npos) continue;
+      EXPECT_TRUE(spec.expert_parallel_split) << spec.name;
+      EXPECT_EQ(spec.shape[0], s.experts / s.grid.dp) << spec.name;
+    }
   }
   // Training moved the weights (the comparison is not of two initialisations).
   EXPECT_LT(ref.losses.back(), ref.losses.front());
@@ -263,7 +277,25 @@ TEST(ParallelStrategies, MixtureOfExpertsEqualsSingleProcess) {
   for (const Split& s :
        {Split{.name = "dp2-moe-top2", .grid = {2, 1, 1}, .experts = 4, .top_k = 2},
         Split{.name = "pp2-moe-top1", .grid = {1, 1, 2}, .experts = 4},
-        Split{.name = "dp2-pp2-moe-top2", .grid = {2, 1, 2}, .experts = 4, .top_k = 2}}) {
+        Split{.name = "dp2-pp2-moe-top2", .grid = {2, 1, 2}, .experts = 4, .top_k = 2},
+        // Expert parallelism: each replica holds E/dp experts, tokens exchanged by all-to-all.
+        Split{.name = "dp2-ep-top2",
+        .grid = {2, 1, 1},
+        .experts = 4,
+        .top_k = 2,
+        .expert_parallel = true},
+        Split{.name = "dp2-ep-top1-ckpt1",
+        .grid = {2, 1, 1},
+        .checkpoint_interval = 1,
+        .experts = 4,
+        .expert_parallel = true},
+        Split{.name = "dp4-ep-top2",
+        .grid = {4, 1, 1},
+        .experts = 4,
+        .top_k = 2,
+        .expert_parallel = true},
+        Split{
+            .name = "dp2-pp2-ep-top1", .grid = {2, 1, 2}, .experts = 4, .expert_parallel = true}}) {
     if (s.grid.world() != MpiRuntime::world_size()) continue;  // run by the job of its size
     expect_equivalent(s, DType::f64, 1e-12);
     expect_equivalent(s, DType::f32, 1e-5);

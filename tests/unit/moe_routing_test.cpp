@@ -58,6 +58,21 @@ TEST(MoeRouting, TopTwoRenormalisesAndPlacesFirstChoicesFirst) {
   EXPECT_EQ(r.dropped, 4);
 }
 
+// Expert parallelism's layout: every expert a block of `capacity` rows, padding after its
+// rows (token 0, gate 0, no slot points at it).
+TEST(MoeRouting, PaddedLayoutGivesEveryExpertCapacityRows) {
+  const std::vector<double> z = {0, kLn3, 0, kLn3, kLn3, 0, 0, kLn3};
+  const MoeRouting r = moe_route(z, 4, 2, 1, 1.0, /*padded=*/true);
+  EXPECT_EQ(r.rows(), 4);  // 2 experts × capacity 2
+  EXPECT_EQ(r.row_begin, (std::vector<std::int32_t>{0, 2, 4}));
+  EXPECT_EQ(r.row_count, (std::vector<std::int32_t>{1, 2}));
+  EXPECT_EQ(r.row_token, (std::vector<std::int32_t>{2, 0, 0, 1}));
+  EXPECT_EQ(r.slots, (std::vector<std::int32_t>{2, 3, 0, -1}));
+  EXPECT_EQ(r.row_gate[1], 0.0);  // padding
+  EXPECT_EQ(r.row_choice[1], -1);
+  EXPECT_EQ(r.dropped, 1);
+}
+
 TEST(MoeRouting, CapacityFormula) {
   EXPECT_EQ(moe_capacity(64, 8, 1, 1.25), 10);  // ⌈1.25·64/8⌉
   EXPECT_EQ(moe_capacity(64, 8, 2, 1.0), 16);

@@ -757,6 +757,15 @@ TEST(ScenarioMoe, BadValuesAndCombinationsAreOneLineErrors) {
                {"experts = 4 with precision fp8"});
   expect_error(R"({"name": "t", "base": {"experts": 4, "moe_aux_loss": -0.1}})",
                {"/base/moe_aux_loss"});
+  expect_error(R"({"name": "t", "base": {"experts": 4, "expert_parallel": true}})",
+               {"/base/expert_parallel",
+                "expert_parallel = true with experts = 4, dp = 1, zero = 0 (expected dp > 1 "
+                "dividing experts > 0, and zero = 0)"});
+  expect_error(R"({"name": "t", "base": {"experts": 3, "dp": 2, "expert_parallel": true}})",
+               {"experts = 3, dp = 2"});
+  expect_error(
+      R"({"name": "t", "base": {"experts": 4, "dp": 2, "zero": 1, "expert_parallel": true}})",
+      {"zero = 1"});
 }
 
 }  // namespace
