@@ -79,6 +79,18 @@ std::vector<GptModel::ExpertBlock> GptModel::expert_blocks(const LayerActivation
   return blocks;
 }
 
+namespace {
+// One block's rows of an MoE layer's saved tensors: inputs, and hidden activations before and
+// after the GELU.
+struct BlockRows {
+  Tensor x, h, g;
+  BlockRows(const LayerActivations& la, std::int64_t begin, std::int64_t rows, std::int64_t C)
+      : x(la.moe_in.slice(begin * C, {rows, C})),
+        h(la.moe_fch.slice(begin * 4 * C, {rows, 4 * C})),
+        g(la.moe_fch_gelu.slice(begin * 4 * C, {rows, 4 * C})) {}
+};
+}  // namespace
+
 // y(rows, C) = proj(GELU(fc(x))) for each block of la.moe_in, hidden activations saved.
 void GptModel::experts_forward(const LayerActivations& la, int l, const Tensor& y) {
   auto& be = backend_;
@@ -88,9 +100,7 @@ void GptModel::experts_forward(const LayerActivations& la, int l, const Tensor& 
   const Tensor& weights = weights_lp_.empty() ? params_all_ : weights_lp_;
   for (const ExpertBlock& k : expert_blocks(la)) {
     if (k.rows == 0) continue;
-    const Tensor x = la.moe_in.slice(k.begin * C, {k.rows, C});
-    const Tensor h = la.moe_fch.slice(k.begin * 4 * C, {k.rows, 4 * C});
-    const Tensor g = la.moe_fch_gelu.slice(k.begin * 4 * C, {k.rows, 4 * C});
+    const auto [x, h, g] = BlockRows(la, k.begin, k.rows, C);
     be.matmul_forward(h, x, expert_view(weights, fc + "weight", k.expert),
                       expert_view(params_all_, fc + "bias", k.expert), false, gemm_precision(l, 2));
     be.gelu_forward(g, h);
@@ -109,9 +119,7 @@ void GptModel::experts_backward(const LayerActivations& la, int l, const Tensor&
   const Tensor& weights = weights_lp_.empty() ? params_all_ : weights_lp_;
   for (const ExpertBlock& k : expert_blocks(la)) {
     if (k.rows == 0) continue;
-    const Tensor x = la.moe_in.slice(k.begin * C, {k.rows, C});
-    const Tensor h = la.moe_fch.slice(k.begin * 4 * C, {k.rows, 4 * C});
-    const Tensor g = la.moe_fch_gelu.slice(k.begin * 4 * C, {k.rows, 4 * C});
+    const auto [x, h, g] = BlockRows(la, k.begin, k.rows, C);
     const Tensor dy = d_rows.slice(k.begin * C, {k.rows, C});
     const Tensor dh = d_moe_fch_.slice(k.begin * 4 * C, {k.rows, 4 * C});
     be.matmul_backward(dh, expert_view(grads_all_, proj + "weight", k.expert),

@@ -11,16 +11,8 @@ namespace {
 
 using nlohmann::json;
 
-double mean(const std::vector<double>& xs) {
-  return std::accumulate(xs.begin(), xs.end(), 0.0) / double(xs.size());
-}
-
-double sample_var(const std::vector<double>& xs) {
-  const double m = mean(xs);
-  double ss = 0;
-  for (double x : xs) ss += (x - m) * (x - m);
-  return ss / double(xs.size() - 1);
-}
+double mean(const std::vector<double>& xs) { return sample_mean(xs); }
+double sample_var(const std::vector<double>& xs) { return sample_variance(xs); }
 
 // A count of tokens as an integer when it is one (the eval points'), else as a number (an
 // interpolated count).

@@ -9,16 +9,20 @@
 
 namespace tb {
 
-namespace {
-double mean(const std::vector<double>& xs) {
+double sample_mean(const std::vector<double>& xs) {
   return std::accumulate(xs.begin(), xs.end(), 0.0) / double(xs.size());
 }
-double sample_var(const std::vector<double>& xs) {
-  const double m = mean(xs);
+
+double sample_variance(const std::vector<double>& xs) {
+  const double m = sample_mean(xs);
   double ss = 0;
   for (double x : xs) ss += (x - m) * (x - m);
   return ss / double(xs.size() - 1);
 }
+
+namespace {
+double mean(const std::vector<double>& xs) { return sample_mean(xs); }
+double sample_var(const std::vector<double>& xs) { return sample_variance(xs); }
 double median_of(std::vector<double> xs) { return summarize(std::move(xs)).median; }
 }  // namespace
 

@@ -8,6 +8,10 @@
 
 namespace tb {
 
+// The mean of xs, and their sample variance (n − 1 in the denominator; n ≥ 2).
+double sample_mean(const std::vector<double>& xs);
+double sample_variance(const std::vector<double>& xs);
+
 // Two-sided 97.5% quantile of Student's t with `df` degrees of freedom (df ≥ 1; table for
 // df ≤ 30, then the Cornish–Fisher expansion about the normal quantile, Abramowitz & Stegun
 // 26.7.5, accurate to < 1e-3 there).

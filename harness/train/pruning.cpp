@@ -122,6 +122,20 @@ bool prunable(const ParameterSpec& spec) {
          n.find("router") == std::string::npos && spec.shape.size() >= 2;
 }
 
+namespace {
+// The order weights are pruned in, a strict total order: previously pruned first, then |w|
+// ascending, then index.
+auto prune_order(const double* w, const std::uint8_t* prev) {
+  return [w, prev](std::int64_t a, std::int64_t b) {
+    const bool pa = prev && !prev[a], pb = prev && !prev[b];
+    if (pa != pb) return pa;
+    const double ma = magnitude(w[a]), mb = magnitude(w[b]);
+    if (ma != mb) return ma < mb;
+    return a < b;
+  };
+}
+}  // namespace
+
 std::vector<std::uint8_t> unstructured_mask(const double* w, std::int64_t n, std::int64_t k,
                                             const std::uint8_t* prev) {
   std::vector<std::uint8_t> keep(static_cast<std::size_t>(n), 1);
@@ -129,14 +143,7 @@ std::vector<std::uint8_t> unstructured_mask(const double* w, std::int64_t n, std
   if (k == 0) return keep;
   std::vector<std::int64_t> idx(static_cast<std::size_t>(n));
   std::iota(idx.begin(), idx.end(), std::int64_t{0});
-  // Strict total order: previously pruned first, then |w| ascending, then index.
-  auto before = [&](std::int64_t a, std::int64_t b) {
-    const bool pa = prev && !prev[a], pb = prev && !prev[b];
-    if (pa != pb) return pa;
-    const double ma = magnitude(w[a]), mb = magnitude(w[b]);
-    if (ma != mb) return ma < mb;
-    return a < b;
-  };
+  const auto before = prune_order(w, prev);
   std::nth_element(idx.begin(), idx.begin() + (k - 1), idx.end(), before);
   for (std::int64_t i = 0; i < k; ++i)
     keep[static_cast<std::size_t>(idx[static_cast<std::size_t>(i)])] = 0;
@@ -164,13 +171,7 @@ std::vector<std::uint8_t> nm_mask(const double* w, std::int64_t n, int keep_n, i
   for (std::int64_t g = 0; g < groups; ++g) {
     const std::int64_t base = g * group_m;
     std::iota(local.begin(), local.end(), base);
-    auto before = [&](std::int64_t a, std::int64_t b) {
-      const bool pa = prev && !prev[a], pb = prev && !prev[b];
-      if (pa != pb) return pa;
-      const double ma = magnitude(w[a]), mb = magnitude(w[b]);
-      if (ma != mb) return ma < mb;
-      return a < b;
-    };
+    const auto before = prune_order(w, prev);
     std::partial_sort(local.begin(), local.begin() + drop, local.end(), before);
     double c = 0;
     int pruned_before = 0;

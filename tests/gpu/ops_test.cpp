@@ -113,6 +113,34 @@ TEST_P(GpuOps, MulByMask) {
   }
 }
 
+// Mixture-of-experts row moves against the CPU: dispatch with and without gates, the
+// per-token combine (a dropped slot, −1, included) and the gate gradients.
+TEST_P(GpuOps, MoeRowMoves) {
+  const DType d = GetParam();
+  const I64 N = 37, C = 130, K = 2, M = 50;
+  std::vector<std::int32_t> index(static_cast<std::size_t>(M)),
+      slots(static_cast<std::size_t>(N * K));
+  for (I64 i = 0; i < M; ++i)
+    index[static_cast<std::size_t>(i)] = static_cast<std::int32_t>((i * 7) % N);
+  for (I64 i = 0; i < N * K; ++i)
+    slots[static_cast<std::size_t>(i)] = i % 5 == 3 ? -1 : static_cast<std::int32_t>((i * 11) % M);
+  const Pair idx = t().make_ids({M}, index), sl = t().make_ids({N, K}, slots);
+  const Pair inp = t().make(d, {N, C}, randn(N * C, 51));
+  const Pair gate = t().make(DType::f32, {M}, randn(M, 52));
+  const Pair rows = t().make(d, {M, C}, randn(M * C, 53));
+  const Pair out = t().make(d, {N, C}, randn(N * C, 54));
+  const Pair dots = t().make(DType::f32, {M}, randn(M, 55));
+  cpu_->gather_rows(rows.cpu, inp.cpu, idx.cpu, gate.cpu);
+  gpu_->gather_rows(rows.gpu, inp.gpu, idx.gpu, gate.gpu);
+  EXPECT_TRUE(close(t().cpu(rows), t().gpu(rows), d == DType::f32 ? 1e-6 : 1e-2));
+  cpu_->combine_rows(out.cpu, rows.cpu, sl.cpu, gate.cpu);
+  gpu_->combine_rows(out.gpu, rows.gpu, sl.gpu, gate.gpu);
+  EXPECT_TRUE(close(t().cpu(out), t().gpu(out), d == DType::f32 ? 1e-5 : 1e-2));
+  cpu_->gathered_row_dot(dots.cpu, inp.cpu, idx.cpu, rows.cpu);
+  gpu_->gathered_row_dot(dots.gpu, inp.gpu, idx.gpu, rows.gpu);
+  EXPECT_TRUE(close(t().cpu(dots), t().gpu(dots), 1e-4));
+}
+
 TEST_F(GpuTest, Axpy) {
   const I64 n = 100003;
   const Pair y = t().make(DType::f32, {n}, randn(n, 41));
