@@ -13,7 +13,7 @@
 #include <unordered_map>
 #include <utility>
 
-#include "../train/pruning.h"
+#include "../train/pruning_config.h"
 #include "scenario_json.h"
 
 namespace tb {
