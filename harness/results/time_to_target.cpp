@@ -11,9 +11,6 @@ namespace {
 
 using nlohmann::json;
 
-double mean(const std::vector<double>& xs) { return sample_mean(xs); }
-double sample_var(const std::vector<double>& xs) { return sample_variance(xs); }
-
 // A count of tokens as an integer when it is one (the eval points'), else as a number (an
 // interpolated count).
 json count_json(double x) {
@@ -30,7 +27,7 @@ json mean_ci_json(const std::optional<MeanCi95>& m) {
 std::optional<MeanCi95> mean_ci(const std::vector<double>& xs) {
   if (xs.empty()) return std::nullopt;
   const auto [lo, hi] = mean_ci95(xs);
-  return MeanCi95{mean(xs), lo, hi};
+  return MeanCi95{sample_mean(xs), lo, hi};
 }
 
 }  // namespace
@@ -128,7 +125,7 @@ json time_to_target_json(const std::vector<std::uint64_t>& seeds,
 RatioCi95 ratio_of_means_ci95(const std::vector<double>& num, const std::vector<double>& den,
                               bool paired) {
   if (num.empty() || den.empty()) return {};
-  const double mn = mean(num), md = mean(den);
+  const double mn = sample_mean(num), md = sample_mean(den);
   const double ratio = mn / md;
   const RatioCi95 point{ratio, ratio, ratio};
   double se2 = 0, df = 0;
@@ -138,12 +135,12 @@ RatioCi95 ratio_of_means_ci95(const std::vector<double>& num, const std::vector<
     if (num.size() != den.size() || num.size() < 2) return point;
     std::vector<double> d(num.size());
     for (std::size_t i = 0; i < d.size(); ++i) d[i] = num[i] / mn - den[i] / md;
-    se2 = sample_var(d) / double(d.size());
+    se2 = sample_variance(d) / double(d.size());
     df = double(d.size() - 1);
   } else {
     if (num.size() < 2 || den.size() < 2) return point;
-    const double un = sample_var(num) / (double(num.size()) * mn * mn);
-    const double ud = sample_var(den) / (double(den.size()) * md * md);
+    const double un = sample_variance(num) / (double(num.size()) * mn * mn);
+    const double ud = sample_variance(den) / (double(den.size()) * md * md);
     se2 = un + ud;
     if (se2 <= 0) return point;
     // Welch–Satterthwaite degrees of freedom of the two relative variances.
@@ -204,7 +201,8 @@ json time_to_target_vs_baseline(const json& baseline_accuracy, const json& accur
                                    std::to_string(v.run);
     return out;
   }
-  if (mean(b.train_s) <= 0 || mean(v.train_s) <= 0 || mean(b.step) <= 0 || mean(v.step) <= 0) {
+  if (sample_mean(b.train_s) <= 0 || sample_mean(v.train_s) <= 0 || sample_mean(b.step) <= 0 ||
+      sample_mean(v.step) <= 0) {
     out["time_to_target_reason"] = "a side reached the target before training (step 0)";
     return out;
   }
@@ -217,7 +215,7 @@ json time_to_target_vs_baseline(const json& baseline_accuracy, const json& accur
     out[std::string(key) + "_ci95"] = {r.lo, r.hi};
   };
   put("time_to_target_speedup", b.train_s, v.train_s);
-  if (mean(b.train_s_interp) > 0 && mean(v.train_s_interp) > 0) {
+  if (sample_mean(b.train_s_interp) > 0 && sample_mean(v.train_s_interp) > 0) {
     put("time_to_target_speedup_interp", b.train_s_interp, v.train_s_interp);
   }
   put("steps_to_target_ratio", b.step, v.step);

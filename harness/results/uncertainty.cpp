@@ -21,8 +21,6 @@ double sample_variance(const std::vector<double>& xs) {
 }
 
 namespace {
-double mean(const std::vector<double>& xs) { return sample_mean(xs); }
-double sample_var(const std::vector<double>& xs) { return sample_variance(xs); }
 double median_of(std::vector<double> xs) { return summarize(std::move(xs)).median; }
 }  // namespace
 
@@ -47,19 +45,20 @@ double student_t_975(double df) {
 
 std::pair<double, double> mean_ci95(const std::vector<double>& xs) {
   if (xs.empty()) return {0, 0};
-  const double m = mean(xs);
+  const double m = sample_mean(xs);
   if (xs.size() < 2) return {m, m};
   const double half =
-      student_t_975(double(xs.size() - 1)) * std::sqrt(sample_var(xs) / double(xs.size()));
+      student_t_975(double(xs.size() - 1)) * std::sqrt(sample_variance(xs) / double(xs.size()));
   return {m - half, m + half};
 }
 
 std::pair<double, double> welch_diff_ci95(const std::vector<double>& a,
                                           const std::vector<double>& b) {
   if (a.empty() || b.empty()) return {0, 0};
-  const double d = mean(b) - mean(a);
+  const double d = sample_mean(b) - sample_mean(a);
   if (a.size() < 2 || b.size() < 2) return {d, d};
-  const double va = sample_var(a) / double(a.size()), vb = sample_var(b) / double(b.size());
+  const double va = sample_variance(a) / double(a.size()),
+               vb = sample_variance(b) / double(b.size());
   const double se = std::sqrt(va + vb);
   if (se == 0) return {d, d};
   // Welch–Satterthwaite degrees of freedom.

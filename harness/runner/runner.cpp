@@ -321,7 +321,8 @@ void time_variant(const Scenario& s, const Variant& v, const RunOptions& o, cons
   const std::vector<json> ranks =
       gather_json(rs, rank_summary(rs, model, backend->memory(), timed));
   line["parallel"] = parallel_json(c, rs, ranks, o.launcher);
-  if (m.moe.enabled()) {
+  // With an accuracy run, its routing (every training step of every seed) is reported instead.
+  if (m.moe.enabled() && s.accuracy.train_steps == 0) {
     line["moe"] =
         moe_json(m, model.moe_stats(), rs, c.micro_batch, "timing run: warm-up and timed steps");
   }

@@ -197,21 +197,16 @@ bool Pruner::begin_step(long step) {
   return true;
 }
 
-void Pruner::mask_gradients() {
-  if (!active_) return;
-  Backend& be = model_.backend();
-  for (std::size_t i = 0; i < specs_.size(); ++i) {
-    const Tensor g = model_.grads().slice(specs_[i]->offset, specs_[i]->shape);
-    be.mul(g, g, masks_[i]);
-  }
-}
+void Pruner::mask_gradients() { apply_masks(model_.grads()); }
 
-void Pruner::mask_weights() {
+void Pruner::mask_weights() { apply_masks(model_.params()); }
+
+void Pruner::apply_masks(const Tensor& flat) {
   if (!active_) return;
   Backend& be = model_.backend();
   for (std::size_t i = 0; i < specs_.size(); ++i) {
-    const Tensor p = model_.params().slice(specs_[i]->offset, specs_[i]->shape);
-    be.mul(p, p, masks_[i]);
+    const Tensor t = flat.slice(specs_[i]->offset, specs_[i]->shape);
+    be.mul(t, t, masks_[i]);
   }
 }
 

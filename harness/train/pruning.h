@@ -99,6 +99,8 @@ class Pruner {
 
  private:
   void recompute(double sparsity);
+  // flat (the model's parameters or gradients) *= mask over every pruned tensor.
+  void apply_masks(const Tensor& flat);
   std::vector<double> host_values(const Tensor& t) const;
 
   GptModel& model_;
