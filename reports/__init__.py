@@ -8,7 +8,8 @@ Modules, one job each: load (read and check the results file), families (strateg
 and point labels from the sweep axes), metrics (per-variant numbers), parallel (the parallel
 object of a line), analysis (everything computed once), headlines, plotstyle + plot_speedup +
 plot_bars + plot_loss + plot_parallel (the plots), tables, html, markdown, build (writes the
-directory), cli (the command line).
+directory), cli (the command line). A capacity plan (`python3 -m reports PLAN.json`): plan
+(read and check it), plot_plan (its plots), plan_report (its page, written to plan-report/).
 """
 
 __all__ = ["build_report", "read_results", "ReportError"]

@@ -1,4 +1,5 @@
-"""`python3 -m reports DIR [--out REPORT_DIR]`: the report of a run (docs/reports.md).
+"""`python3 -m reports DIR [--out REPORT_DIR]`: the report of a run, or of a capacity plan
+(PLAN.json, or a directory holding plan.json: plan_report.py) (docs/reports.md).
 
 Exit status: 0 written, 1 bad input (one stderr line "PROG: error: FILE:LINE: what"),
 2 bad arguments. `trainbench report` runs this with --prog trainbench.
@@ -24,9 +25,12 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser(prog: str) -> argparse.ArgumentParser:
     p = _Parser(prog=prog, description="Plots and tables of a trainbench run: reads "
-                "DIR/results.jsonl, writes DIR/report/ (index.html, index.md, SVG and PNG plots).")
-    p.add_argument("dir", metavar="DIR", help="a run's output directory (or its results.jsonl)")
-    p.add_argument("--out", metavar="REPORT_DIR", help="where to write the report (default DIR/report)")
+                "DIR/results.jsonl, writes DIR/report/ (index.html, index.md, SVG and PNG plots); "
+                "of a capacity plan: reads PLAN.json, writes PLAN's directory/plan-report/.")
+    p.add_argument("dir", metavar="DIR", help="a run's output directory (or its results.jsonl), "
+                   "or a capacity plan (PLAN.json, or a directory holding plan.json)")
+    p.add_argument("--out", metavar="REPORT_DIR", help="where to write the report (default "
+                   "DIR/report; for a plan, its directory/plan-report)")
     p.add_argument("--prog", default=None, help=argparse.SUPPRESS)
     return p
 
@@ -52,9 +56,13 @@ def main(argv: list[str] | None = None) -> int:
                     "and numpy: Debian's python3-matplotlib; scripts/install-deps.sh installs it)")
     from .build import build_report
     from .load import ReportError
+    from .plan import is_plan
+    from .plan_report import build_plan_report
 
     try:
-        index = build_report(Path(args.dir), Path(args.out) if args.out else None)
+        target = Path(args.dir)
+        build = build_plan_report if is_plan(target) else build_report
+        index = build(target, Path(args.out) if args.out else None)
     except ReportError as e:
         return fail(" ".join(str(e).split("\n")))
     except Exception as e:  # a bug: still one line, unless asked for the traceback

@@ -18,5 +18,7 @@ Run add_compare_command(CLI::App& app);
 Run add_report_command(CLI::App& app);
 Run add_worker_command(CLI::App& app);  // hidden: one variant of `run`
 Run add_comm_command(CLI::App& app, const std::string& command_line);
+Run add_plan_command(CLI::App& app);
+Run add_calibrate_command(CLI::App& app);
 
 }  // namespace tb::cli

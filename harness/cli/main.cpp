@@ -40,6 +40,10 @@ int main(int argc, char** argv) {
       [&](CLI::App& s) { return tb::cli::add_worker_command(s); });
   add("comm", "collective benchmark (nccl-tests style) over MPI or NCCL: run it under mpirun/srun",
       [&](CLI::App& s) { return tb::cli::add_comm_command(s, command_line); });
+  add("plan", "capacity plan: the best split, memory, time, cost and goodput for a model on N GPUs",
+      [&](CLI::App& s) { return tb::cli::add_plan_command(s); });
+  add("calibrate", "measure this machine for the planner: the model's operations at their shapes",
+      [&](CLI::App& s) { return tb::cli::add_calibrate_command(s); });
 
   try {
     app.parse(argc, argv);

@@ -9,12 +9,15 @@
 #include "../data/markov_source.h"
 #include "../data/token_file.h"
 #include "../io/safetensors.h"
+#include "../parallel/mpi_comm.h"
+#include "../plan/memory_check.h"
 #include "../profile/profiler.h"
 #include "../profile/stats.h"
 #include "../results/environment.h"
 #include "../results/record_json.h"
 #include "../runner/device.h"
 #include "../train/trainer.h"
+#include "../train/training_state.h"
 #include "commands.h"
 #include "model_options.h"
 #include "tb/cpu_backend.h"
@@ -37,6 +40,7 @@ struct StepOptions {
   std::optional<double> lr;
   std::string lr_schedule = "constant";
   int lr_warmup_steps = 0;
+  long lr_total_steps = 0;  // 0: the steps run before (a loaded state's) + warmup + steps
   double min_lr_ratio = 0.1;
   double weight_decay = 0.1;
   double grad_clip = 1.0;
@@ -49,7 +53,8 @@ struct StepOptions {
   int eval_batches = 4;
   int threads = 0;
   std::string device = "auto";
-  std::string json_path, trace_path, save_weights, load_weights;
+  std::string json_path, trace_path, save_weights, load_weights, save_state, load_state;
+  bool warmup_given = false;  // --warmup on the command line (else 0 after --load-state)
 };
 
 void require_positive(const char* flag, long long v) {
@@ -87,15 +92,35 @@ int run_step(const StepOptions& o, const std::string& command_line) {
     throw std::invalid_argument("--eval-batches = " + std::to_string(o.eval_batches) +
                                 " (expected >= 0)");
   }
+  if ((!o.save_state.empty() || !o.load_state.empty()) && MpiRuntime::launched_size() > 1) {
+    throw std::invalid_argument(
+        std::string(o.save_state.empty() ? "--load-state" : "--save-state") + " in a job of " +
+        std::to_string(MpiRuntime::launched_size()) +
+        " processes (expected one: training-state checkpoints are single-process)");
+  }
+  // A resumed run continues: its steps follow the saved ones, and it warms up only when told.
+  const long steps_before = o.load_state.empty() ? 0 : training_state_steps_run(o.load_state);
+  const int warmup = !o.load_state.empty() && !o.warmup_given ? 0 : o.warmup;
   const DeviceChoice dev = choose_device(o.device);  // cuda without a GPU: one-line error
   const std::string device_note = dev.note;
+  {
+    // Before anything is allocated: the memory model's peak against what the device has
+    // (plan/memory_check.h) — one line and exit 3, not the kernel's OOM killer.
+    RunConfig rc;
+    rc.micro_batch = o.micro_batch;
+    rc.global_batch = global_batch;
+    rc.precision = o.precision;
+    rc.optimizer = o.optimizer;
+    rc.momentum = o.momentum;
+    require_fits(check_memory(m.proxy, rc, dev.kind, /*stage=*/0, /*local_ranks=*/1));
+  }
   auto backend = make_backend(dev, o.threads, 0);
   auto source = make_source(o, m.proxy);
   GptModel model(*backend, m.proxy, DType::f32);
   model.set_precision({parse_precision_mode(o.precision)});
   if (!o.load_weights.empty()) {
     load_safetensors(o.load_weights, model);
-  } else {
+  } else if (o.load_state.empty()) {  // a state's weights are loaded with the trainer
     model.init_weights(o.seed);
   }
   OptimizerConfig opt;
@@ -111,27 +136,33 @@ int run_step(const StepOptions& o, const std::string& command_line) {
   training.accumulation = global_batch / o.micro_batch;
   training.schedule.kind = o.lr_schedule;
   training.schedule.warmup_steps = o.lr_warmup_steps;
-  training.schedule.total_steps = o.warmup + o.steps;  // the cosine ends with the last step
+  // The cosine ends with the last step of this run, or at --lr-total-steps.
+  training.schedule.total_steps =
+      o.lr_total_steps > 0 ? o.lr_total_steps : steps_before + warmup + o.steps;
   training.schedule.min_lr_ratio = o.min_lr_ratio;
   training.loss_scaling.dynamic =
       o.loss_scaling == "dynamic" || (o.loss_scaling == "auto" && o.precision == "fp16");
   Profiler profiler(/*record_trace=*/!o.trace_path.empty());
   Trainer trainer(model, *source, opt, training, profiler);
+  std::optional<StateFileStats> loaded, saved;
+  if (!o.load_state.empty()) loaded = load_training_state(o.load_state, trainer);
 
   std::vector<double> step_s, losses, lrs;
   std::array<std::vector<double>, kPhaseCount> phase_s;
-  const int total = o.warmup + o.steps;
+  const int total = warmup + o.steps;
   for (int i = 0; i < total; ++i) {
     if (profiler.tracing())
-      profiler.mark((i < o.warmup ? "warmup step " : "step ") + std::to_string(i));
+      profiler.mark((i < warmup ? "warmup step " : "step ") + std::to_string(i));
     const StepRecord r = trainer.step();
     losses.push_back(r.loss);
     lrs.push_back(r.lr);
-    if (i >= o.warmup) {
+    if (i >= warmup) {
       step_s.push_back(r.total_s());
       for (std::size_t p = 0; p < kPhaseCount; ++p) phase_s[p].push_back(r.phase_s[p]);
     }
   }
+  // Before evaluation: the state is that of the last training step.
+  if (!o.save_state.empty()) saved = save_training_state(o.save_state, trainer);
   std::optional<double> eval_loss;
   if (o.eval_batches > 0) eval_loss = trainer.evaluate(std::int64_t{o.eval_batches} * global_batch);
   if (!o.save_weights.empty()) save_safetensors(o.save_weights, model);
@@ -164,6 +195,15 @@ int run_step(const StepOptions& o, const std::string& command_line) {
   }
   fmt::print("\n");
   if (!device_note.empty()) fmt::print("device     {}\n", device_note);
+  if (loaded) {
+    fmt::print("state      loaded {} at step {}: {:.2f} MiB in {:.3f} s\n", o.load_state,
+               loaded->steps_run, loaded->bytes / 1048576.0, loaded->seconds);
+  }
+  if (saved) {
+    fmt::print("state      saved {} at step {}: {:.2f} MiB in {:.3f} s ({:.1f} MB/s)\n",
+               o.save_state, saved->steps_run, saved->bytes / 1048576.0, saved->seconds,
+               saved->bytes_per_s() / 1e6);
+  }
 
   if (!o.json_path.empty()) {
     nlohmann::json j;
@@ -176,13 +216,15 @@ int run_step(const StepOptions& o, const std::string& command_line) {
     j["training"] = {{"micro_batch", o.micro_batch},
                      {"global_batch", global_batch},
                      {"accumulation", training.accumulation},
-                     {"warmup_steps", o.warmup},
+                     {"warmup_steps", warmup},
                      {"timed_steps", o.steps},
+                     {"steps_before", steps_before},
                      {"seed", o.seed},
                      {"optimizer", opt.name},
                      {"lr", opt.lr},
                      {"lr_schedule", o.lr_schedule},
                      {"lr_warmup_steps", o.lr_warmup_steps},
+                     {"lr_total_steps", training.schedule.total_steps},
                      {"min_lr_ratio", o.min_lr_ratio},
                      {"lr_per_step", lrs},
                      {"beta1", opt.beta1},
@@ -212,6 +254,17 @@ int run_step(const StepOptions& o, const std::string& command_line) {
       peaks[std::string(memory_category_name(cat))] = mem.peak_bytes(cat);
     }
     j["memory"] = {{"peak_bytes", peaks}, {"peak_total_bytes", mem.peak_total_bytes()}};
+    if (loaded || saved) {
+      const auto state_json = [](const std::string& path, const StateFileStats& s) {
+        return nlohmann::json{{"path", path},         {"bytes", s.bytes},
+                              {"seconds", s.seconds}, {"bytes_per_s", s.bytes_per_s()},
+                              {"step", s.step},       {"steps_run", s.steps_run}};
+      };
+      nlohmann::json state = nlohmann::json::object();
+      if (loaded) state["load"] = state_json(o.load_state, *loaded);
+      if (saved) state["save"] = state_json(o.save_state, *saved);
+      j["state"] = state;
+    }
     j["environment"] = capture_environment(command_line, cpu_thread_count());
     std::ofstream out(o.json_path);
     if (!out) throw std::runtime_error("cannot write JSON file '" + o.json_path + "'");
@@ -222,7 +275,7 @@ int run_step(const StepOptions& o, const std::string& command_line) {
                                  {"model", m.proxy.name},
                                  {"micro_batch", o.micro_batch},
                                  {"global_batch", global_batch},
-                                 {"warmup_steps", o.warmup},
+                                 {"warmup_steps", warmup},
                                  {"timed_steps", o.steps},
                                  {"seed", o.seed},
                                  {"device", dev.name}};
@@ -243,7 +296,14 @@ Run add_step_command(CLI::App& app, const std::string& command_line) {
                  "(0: --batch)")
       ->capture_default_str();
   app.add_option("--steps", o->steps, "timed training steps")->capture_default_str();
-  app.add_option("--warmup", o->warmup, "untimed training steps first")->capture_default_str();
+  app.add_option_function<int>(
+         "--warmup",
+         [o](int v) {
+           o->warmup = v;
+           o->warmup_given = true;
+         },
+         "untimed training steps first (they train too); with --load-state the default is 0")
+      ->default_str(std::to_string(o->warmup));
   app.add_option("--seed", o->seed, "seed for weights and data")->capture_default_str();
   app.add_option_function<double>(
       "--lr", [o](double v) { o->lr = v; }, "learning rate (default: the preset's)");
@@ -254,8 +314,7 @@ Run add_step_command(CLI::App& app, const std::string& command_line) {
                  "fp32, tf32, bf16, fp16 or fp8 (fp32 master weights always)")
       ->check(CLI::IsMember({"fp32", "tf32", "bf16", "fp16", "fp8"}))
       ->capture_default_str();
-  app.add_option("--loss-scaling", o->loss_scaling,
-                 "auto (dynamic for fp16), dynamic or none")
+  app.add_option("--loss-scaling", o->loss_scaling, "auto (dynamic for fp16), dynamic or none")
       ->check(CLI::IsMember({"auto", "dynamic", "none"}))
       ->capture_default_str();
   app.add_option("--lr-schedule", o->lr_schedule,
@@ -263,6 +322,11 @@ Run add_step_command(CLI::App& app, const std::string& command_line) {
       ->check(CLI::IsMember({"constant", "cosine"}))
       ->capture_default_str();
   app.add_option("--lr-warmup-steps", o->lr_warmup_steps, "linear lr warm-up, optimizer steps")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--lr-total-steps", o->lr_total_steps,
+                 "cosine: the step the decay ends at (0: the last step of this run, counting "
+                 "a loaded state's steps; give every part of a split run the same value)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--min-lr-ratio", o->min_lr_ratio, "cosine: final lr as a fraction of the peak")
@@ -292,7 +356,17 @@ Run add_step_command(CLI::App& app, const std::string& command_line) {
                  "write a Chrome trace of every step's phases to this file (Perfetto, "
                  "chrome://tracing)");
   app.add_option("--save-weights", o->save_weights, "save the trained weights (safetensors)");
-  app.add_option("--load-weights", o->load_weights, "start from these weights (safetensors)");
+  auto* load_weights =
+      app.add_option("--load-weights", o->load_weights, "start from these weights (safetensors)");
+  app.add_option("--save-state", o->save_state,
+                 "after training, save the training state — weights, optimizer state and step, "
+                 "data position, loss scale, fp8 scaling — to continue it with --load-state "
+                 "(safetensors; docs/weights.md)");
+  app.add_option("--load-state", o->load_state,
+                 "continue training from a --save-state file: the steps follow the saved ones "
+                 "(the warmup steps of the run that saved it trained too; --warmup defaults to "
+                 "0), bit-identical to an uninterrupted run with the same settings")
+      ->excludes(load_weights);
   return [o, command_line]() { return run_step(*o, command_line); };
 }
 

@@ -45,6 +45,19 @@ class Rng {
     has_spare_ = true;
     return r * std::cos(kTwoPi * u2);
   }
+  // The whole state — xoshiro's four words and Box–Muller's spare — for checkpoints
+  // (train/training_state.h): a generator set to state() continues the same sequence.
+  struct State {
+    std::uint64_t s[4] = {};
+    double spare = 0;
+    bool has_spare = false;
+  };
+  State state() const { return {{s_[0], s_[1], s_[2], s_[3]}, spare_, has_spare_}; }
+  void set_state(const State& st) {
+    for (int i = 0; i < 4; ++i) s_[i] = st.s[i];
+    spare_ = st.spare;
+    has_spare_ = st.has_spare;
+  }
 
  private:
   static std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }

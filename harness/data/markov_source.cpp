@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "rng_position.h"
+
 namespace tb {
 
 namespace {
@@ -113,6 +115,14 @@ void MarkovSource::next_train_batch(int B, int T, std::int32_t* out) {
 void MarkovSource::eval_window(std::int64_t i, int T, std::int32_t* out) const {
   Rng rng((seed_ ^ kEvalStream) + static_cast<std::uint64_t>(i) * 0x9e3779b97f4a7c15ULL);
   sample_window(rng, T, out);
+}
+
+std::map<std::string, std::string> MarkovSource::train_position() const {
+  return rng_position(train_rng_);
+}
+
+void MarkovSource::restore_train_position(const std::map<std::string, std::string>& position) {
+  restore_rng_position(train_rng_, position);
 }
 
 std::string MarkovSource::describe() const {

@@ -24,6 +24,8 @@ class MarkovSource final : public TokenSource {
   std::int64_t eval_windows(int) const override { return eval_windows_; }
   void eval_window(std::int64_t i, int T, std::int32_t* out) const override;
   std::string describe() const override;
+  std::map<std::string, std::string> train_position() const override;
+  void restore_train_position(const std::map<std::string, std::string>& position) override;
 
   const std::vector<double>& stationary() const { return pi_; }
   // Transition probability P(from → to).

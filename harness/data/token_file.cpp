@@ -5,6 +5,8 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "rng_position.h"
+
 namespace tb {
 
 TokenFormat parse_token_format(const std::string& s) {
@@ -83,6 +85,14 @@ std::int64_t TokenFileSource::eval_windows(int T) const {
 
 void TokenFileSource::eval_window(std::int64_t i, int T, std::int32_t* out) const {
   std::memcpy(out, tokens_.data() + split_ + i * (T + 1), sizeof(std::int32_t) * (T + 1));
+}
+
+std::map<std::string, std::string> TokenFileSource::train_position() const {
+  return rng_position(rng_);
+}
+
+void TokenFileSource::restore_train_position(const std::map<std::string, std::string>& position) {
+  restore_rng_position(rng_, position);
 }
 
 std::string TokenFileSource::describe() const {

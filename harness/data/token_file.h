@@ -33,6 +33,8 @@ class TokenFileSource final : public TokenSource {
   std::int64_t eval_windows(int T) const override;
   void eval_window(std::int64_t i, int T, std::int32_t* out) const override;
   std::string describe() const override;
+  std::map<std::string, std::string> train_position() const override;
+  void restore_train_position(const std::map<std::string, std::string>& position) override;
 
  private:
   std::string path_;

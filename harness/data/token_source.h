@@ -2,7 +2,9 @@
 // model reads the first T and predicts the last T.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
 
 namespace tb {
@@ -19,6 +21,14 @@ class TokenSource {
   virtual std::int64_t eval_windows(int T) const = 0;
   virtual void eval_window(std::int64_t i, int T, std::int32_t* out) const = 0;
   virtual std::string describe() const = 0;
+  // The training stream's position, for training-state checkpoints (train/training_state.h):
+  // named decimal strings from which restore_train_position continues the same batches.
+  // Empty: this source cannot be checkpointed.
+  virtual std::map<std::string, std::string> train_position() const { return {}; }
+  // Throws std::invalid_argument naming a missing or malformed entry.
+  virtual void restore_train_position(const std::map<std::string, std::string>&) {
+    throw std::invalid_argument("data " + describe() + " cannot restore a training position");
+  }
 };
 
 }  // namespace tb

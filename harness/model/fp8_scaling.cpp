@@ -24,6 +24,21 @@ DelayedScaling::DelayedScaling(NumberFormat format, int history, int margin)
   }
 }
 
+void DelayedScaling::restore(std::vector<float> history, float scale, float pending_amax) {
+  if (history.size() > capacity_) {
+    throw std::invalid_argument(
+        "fp8 amax history of " + std::to_string(history.size()) +
+        " entries (expected at most fp8_amax_history = " + std::to_string(capacity_) + ")");
+  }
+  if (!(scale > 0) || !std::isfinite(scale)) {
+    throw std::invalid_argument("fp8 scale = " + std::to_string(scale) +
+                                " (expected a finite value > 0)");
+  }
+  history_ = std::move(history);
+  scale_ = scale;
+  pending_ = pending_amax;
+}
+
 void DelayedScaling::commit() {
   if (pending_ < 0 && !std::isnan(pending_)) return;  // no cast since the last commit
   if (history_.size() == capacity_) history_.erase(history_.begin());

@@ -28,6 +28,11 @@ class DelayedScaling {
   // scale from the history.
   void commit();
   const std::vector<float>& history() const { return history_; }
+  std::size_t history_capacity() const { return capacity_; }
+  float pending_amax() const { return pending_; }
+  // Restores a checkpointed state (train/training_state.h); std::invalid_argument when the
+  // history is longer than this scaling's capacity or the scale is not finite and > 0.
+  void restore(std::vector<float> history, float scale, float pending_amax);
 
  private:
   NumberFormat format_;

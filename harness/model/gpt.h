@@ -200,6 +200,7 @@ class GptModel {
   // The fp8 delayed-scaling state of the blocks' GEMMs, 3 per linear layer (input, weight,
   // output gradient) in layer order qkv, attn.proj, mlp.fc, mlp.proj; empty in other modes.
   const std::vector<DelayedScaling>& fp8_scaling() const { return fp8_; }
+  std::vector<DelayedScaling>& fp8_scaling() { return fp8_; }  // checkpoint restore
   const ParameterLayout& layout() const { return layout_; }
   DType dtype() const { return dtype_; }
   Backend& backend() const { return backend_; }

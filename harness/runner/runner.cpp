@@ -26,6 +26,7 @@
 #include "heartbeat.h"
 #include "moe_results.h"
 #include "parallel_results.h"
+#include "rank_memory_check.h"
 #include "rank_setup.h"
 #include "tb/cpu_backend.h"
 #include "tb/cuda_backend.h"
@@ -255,6 +256,8 @@ void time_variant(const Scenario& s, const Variant& v, const RunOptions& o, cons
   auto backend =
       make_backend(dev, rank_threads(c), static_cast<std::size_t>(c.memory_limit_bytes), gpu_index);
   const RankSetup rs = make_rank_setup(c, m, *backend);
+  // The memory model against the device before anything is allocated: `oom`, not a kill.
+  require_rank_memory(c, m, dev.kind, rs, gpu_index);
   auto data = make_source(c, m, s.accuracy.seed);
   GptModel model(*backend, m, DType::f32, rs.shard, rs.flat_multiple);
   configure_model(model, c, s.accuracy.seed);

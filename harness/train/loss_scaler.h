@@ -37,6 +37,21 @@ class LossScaler {
   long growths() const { return growths_; }
   const LossScalingConfig& config() const { return config_; }
 
+  // The adaptive state, for training-state checkpoints (training_state.h).
+  struct State {
+    double scale = 1;
+    int good_steps = 0;
+    long skipped = 0;
+    long growths = 0;
+  };
+  State state() const { return {scale_, good_steps_, skipped_, growths_}; }
+  void restore(const State& s) {
+    scale_ = s.scale;
+    good_steps_ = s.good_steps;
+    skipped_ = s.skipped;
+    growths_ = s.growths;
+  }
+
  private:
   LossScalingConfig config_;
   double scale_;

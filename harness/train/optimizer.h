@@ -76,6 +76,8 @@ class Optimizer {
   // count is unchanged and the stats say skipped.
   virtual OptimizerStepStats step(double lr, double loss_scale = 1, bool skip_if_nonfinite = false);
   long steps_taken() const { return t_; }
+  // Sets the step count (bias correction, the lr schedule's position): checkpoint restore.
+  void restore_steps_taken(long t) { t_ = t; }
   const OptimizerConfig& config() const { return config_; }
   std::int64_t partition_begin() const { return begin_; }
   std::int64_t partition_end() const { return end_; }

@@ -162,7 +162,6 @@ std::vector<double> Pruner::host_values(const Tensor& t) const {
 }
 
 void Pruner::recompute(double sparsity) {
-  Backend& be = model_.backend();
   const double target = config_.target();
   for (std::size_t i = 0; i < specs_.size(); ++i) {
     const ParameterSpec& spec = *specs_[i];
@@ -177,16 +176,21 @@ void Pruner::recompute(double sparsity) {
     } else {
       keep_[i] = unstructured_mask(w.data(), n, prune_count(sparsity, n), prev);
     }
-    if (masks_[i].dtype == DType::f64) {
-      const std::vector<double> m(keep_[i].begin(), keep_[i].end());
-      be.copy_from_host(masks_[i], m.data());
-    } else {
-      const std::vector<float> m(keep_[i].begin(), keep_[i].end());
-      be.copy_from_host(masks_[i], m.data());
-    }
+    upload_mask(i);
   }
   current_ = sparsity;
   active_ = true;
+}
+
+void Pruner::upload_mask(std::size_t i) {
+  Backend& be = model_.backend();
+  if (masks_[i].dtype == DType::f64) {
+    const std::vector<double> m(keep_[i].begin(), keep_[i].end());
+    be.copy_from_host(masks_[i], m.data());
+  } else {
+    const std::vector<float> m(keep_[i].begin(), keep_[i].end());
+    be.copy_from_host(masks_[i], m.data());
+  }
 }
 
 bool Pruner::begin_step(long step) {
@@ -208,6 +212,26 @@ void Pruner::apply_masks(const Tensor& flat) {
     const Tensor t = flat.slice(specs_[i]->offset, specs_[i]->shape);
     be.mul(t, t, masks_[i]);
   }
+}
+
+void Pruner::restore(double current_sparsity, std::vector<std::vector<std::uint8_t>> keep) {
+  if (keep.size() != specs_.size()) {
+    throw std::invalid_argument("pruning masks for " + std::to_string(keep.size()) +
+                                " tensors (expected " + std::to_string(specs_.size()) + ")");
+  }
+  const bool active = current_sparsity > 0;
+  for (std::size_t i = 0; i < specs_.size(); ++i) {
+    const auto n = static_cast<std::size_t>(specs_[i]->numel());
+    if (keep[i].size() != (active ? n : 0)) {
+      throw std::invalid_argument("pruning mask of " + specs_[i]->name + " holds " +
+                                  std::to_string(keep[i].size()) + " values (expected " +
+                                  std::to_string(active ? n : 0) + ")");
+    }
+  }
+  keep_ = std::move(keep);
+  for (std::size_t i = 0; active && i < specs_.size(); ++i) upload_mask(i);
+  current_ = current_sparsity;
+  active_ = active;
 }
 
 std::vector<TensorSparsity> Pruner::measure() const {

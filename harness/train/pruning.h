@@ -96,9 +96,15 @@ class Pruner {
   Tensor mask(std::size_t i) const { return masks_.at(i); }
   // Counts the exact zeros in each pruned tensor's weights now (a host copy).
   std::vector<TensorSparsity> measure() const;
+  // Host copy of tensors()[i]'s mask (1 keep, 0 pruned; empty before the first masks), and
+  // a checkpoint restore (train/training_state.h): the masks and the sparsity they were
+  // computed for; std::invalid_argument when a mask's size is not its tensor's.
+  const std::vector<std::uint8_t>& host_mask(std::size_t i) const { return keep_.at(i); }
+  void restore(double current_sparsity, std::vector<std::vector<std::uint8_t>> keep);
 
  private:
   void recompute(double sparsity);
+  void upload_mask(std::size_t i);  // masks_[i] ← keep_[i]
   // flat (the model's parameters or gradients) *= mask over every pruned tensor.
   void apply_masks(const Tensor& flat);
   std::vector<double> host_values(const Tensor& t) const;

@@ -89,6 +89,10 @@ class Trainer {
   GptModel& model() { return model_; }
   Optimizer& optimizer() { return *optimizer_; }
   const LossScaler& loss_scaler() const { return scaler_; }
+  LossScaler& loss_scaler() { return scaler_; }
+  TokenSource& data() { return data_; }
+  // Whether the step runs over ranks (a ParallelContext with world > 1).
+  bool parallel() const { return par_ != nullptr; }
   // Backward roundings counted so far; nullopt unless count_gradient_rounding was set and the
   // backend can count.
   std::optional<RoundingStats> gradient_rounding() const;
@@ -96,6 +100,7 @@ class Trainer {
   const TrainingConfig& training() const { return training_; }
   // The pruner, when training().pruning is set; null otherwise.
   const Pruner* pruner() const { return pruner_.get(); }
+  Pruner* pruner() { return pruner_.get(); }
   // The learning rate of the next step.
   double current_lr() const;
 

@@ -1,8 +1,9 @@
-"""The page renders in headless Chromium with no console errors: Chromium loads index.html
-from the file system (no network), writes a screenshot, and logs every console message of
-the page to stderr; the test fails on any. A page with a planted error checks that the
-logging works. Without Chromium (Debian's chromium package; scripts/test.sh installs it)
-the test reports "chromium is not installed" and ctest counts it as skipped."""
+"""The page (a run's report, and a capacity plan's) renders in headless Chromium with no
+console errors: Chromium loads index.html from the file system (no network), writes a
+screenshot, and logs every console message of the page to stderr; the test fails on any. A
+page with a planted error checks that the logging works. Without Chromium (Debian's chromium
+package; scripts/test.sh installs it) the test reports "chromium is not installed" and ctest
+counts it as skipped."""
 from __future__ import annotations
 
 import os
@@ -63,3 +64,16 @@ def test_report_page_renders_without_console_errors(reports_of, tmp_path):
     keep = os.environ.get("TB_REPORT_SCREENSHOT")
     if keep:
         shutil.copy(shot, keep)
+
+
+def test_plan_report_page_renders_without_console_errors(tmp_path):
+    from conftest import FIXTURES, run_reports
+    plan = tmp_path / "plan.json"
+    shutil.copy(FIXTURES / "plan.json", plan)
+    proc = run_reports(plan)
+    assert proc.returncode == 0, proc.stderr
+    shot = tmp_path / "plan.png"
+    proc = render(tmp_path / "plan-report" / "index.html", shot, tmp_path / "profile")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert console_lines(proc) == [], "\n".join(console_lines(proc))
+    assert shot.is_file() and shot.stat().st_size > 50_000

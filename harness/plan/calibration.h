@@ -1,0 +1,56 @@
+// A calibration file (`trainbench calibrate`; docs/planner.md, "Calibration"): what the time
+// model needs, measured on the machine at hand — each operation of the target model at its
+// real shape and precision, the collectives' times per size, and the state-checkpoint write
+// bandwidth. The planner prices an operation by its measured time at the same shape, or, for
+// a shape not measured, at the measured rate of the nearest same-kind operation.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "hardware.h"
+#include "op_costs.h"
+
+namespace tb {
+
+struct CalibratedOp {
+  std::string op, precision;
+  std::array<std::int64_t, 4> dims{};
+  OpKind kind = OpKind::memory;
+  double flops = 0, bytes = 0;  // per call, as op_costs counts them
+  double seconds = 0;           // median per call
+};
+
+struct Calibration {
+  std::string path;         // where it was read from ("" when made in this process)
+  std::string device;       // e.g. "cpu: AMD EPYC 9454P (2 threads)", "NVIDIA H200"
+  std::string device_kind;  // cpu | cuda
+  int threads = 0;          // CPU threads the operations ran on
+  std::string created;      // UTC timestamp
+  double memory_bytes = 0;  // what the device offers (available RAM on a CPU)
+  std::vector<CalibratedOp> ops;
+  // Point-to-point tier fitted to measured collectives (α–β); bytes_per_s 0 when none.
+  LinkTier intra_node;
+  double checkpoint_write_bytes_per_s = 0;  // one process writing a state file (fsync'd)
+
+  nlohmann::json to_json() const;
+  // Throws std::invalid_argument("PATH: what (expected …)") on a malformed file.
+  static Calibration from_json(const nlohmann::json& j, const std::string& path);
+
+  // The measured seconds of exactly this operation (op, shape, precision), if measured.
+  std::optional<double> exact_seconds(const OpCost& o, const std::string& precision) const;
+  // The measured rate — FLOP/s for GEMMs and attention, bytes/s otherwise — of the measured
+  // operation of the same op and precision nearest in size (log of FLOPs or bytes); nullopt
+  // when none of that op and precision was measured.
+  std::optional<double> nearest_rate(const OpCost& o, const std::string& precision) const;
+};
+
+// Throws std::invalid_argument naming the file and what is wrong with it.
+Calibration load_calibration(const std::string& path);
+void save_calibration(const Calibration& c, const std::string& path);
+
+}  // namespace tb

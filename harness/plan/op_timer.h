@@ -1,0 +1,24 @@
+// Times one of op_costs' operations on a backend at its shape and precision, with tensors of
+// the dtypes the model gives it (model/gpt.cpp, precision.h): `trainbench calibrate`'s
+// measurement (docs/planner.md, "Calibration").
+#pragma once
+#include <string>
+
+#include "calibration.h"
+#include "op_costs.h"
+#include "tb/backend.h"
+
+namespace tb {
+
+struct OpTiming {
+  double median_s = 0;
+  int repeats = 0;
+};
+
+// Runs the operation once to warm up, then until `min_seconds` have passed and at least
+// `min_repeats` calls were timed (host clock around each call and a synchronize); returns
+// the median. Throws std::invalid_argument for an operation it cannot run.
+OpTiming time_operation(Backend& be, const OpCost& op, const std::string& precision,
+                        double min_seconds = 0.05, int min_repeats = 5);
+
+}  // namespace tb

@@ -1,0 +1,209 @@
+#include "time_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "train/pipeline_schedule.h"
+
+namespace tb {
+
+namespace {
+
+// Parameters one rank holds for `layers` blocks under tensor parallelism t (model/config.h's
+// count split as Megatron splits it: QKV and fc column-parallel, proj and fc2 row-parallel,
+// LayerNorms and the row-parallel biases replicated), with the embeddings on the first stage
+// and the tied LM head and final LayerNorm on the last (its own copy when p > 1).
+double rank_parameters(const ModelConfig& m, const PlanCandidate& c, int layers, bool first,
+                       bool last) {
+  // Whole parameters: the calibration measures the per-parameter operations at this count.
+  const double h = m.d_model, t = c.tp;
+  const double attention = 4 * h * h / t + 3 * h / t + h + 4 * h;  // + both LayerNorms
+  const double mlp = 8 * h * h / t + 4 * h / t + h;
+  const int moe = m.moe.enabled() ? layers / std::max(1, m.moe.every) : 0;
+  const double experts_here =
+      c.expert_parallel ? double(m.moe.experts) / c.dp : double(m.moe.experts);
+  double p =
+      layers * attention + (layers - moe) * mlp + moe * (experts_here * mlp + m.moe.experts * h);
+  if (first) p += double(m.vocab) * h + double(m.seq_len) * h;
+  if (last && !first) p += double(m.vocab) * h;
+  if (last) p += 2 * h;
+  return std::floor(p);
+}
+
+// Blocks on the rank of stage s: its v model chunks (stage_layers over p·v chunks).
+int rank_layers(const ModelConfig& m, const PlanCandidate& c, int s) {
+  int layers = 0;
+  for (int j = 0; j < c.virtual_stages; ++j) {
+    const auto [b, e] = stage_layers(m.n_layer, c.pp * c.virtual_stages, s + j * c.pp);
+    layers += e - b;
+  }
+  return layers;
+}
+
+// The tier a group of n ranks spaced `stride` apart spans: inside one node when the whole
+// span fits in a node (Megatron's rank order: tensor fastest, then data, then pipeline).
+const LinkTier& tier(const TimeModelInputs& in, int stride, int n) {
+  return std::int64_t(stride) * n <= in.gpus_per_node ? in.device->intra_node
+                                                      : in.device->inter_node;
+}
+
+double point_to_point_s(double bytes, const LinkTier& t, double efficiency) {
+  return t.latency_s + bytes / (t.bytes_per_s * efficiency);
+}
+
+struct Pricer {
+  const TimeModelInputs& in;
+  const std::string& precision;
+  bool used_calibration = false, used_datasheet = false;
+
+  double seconds(const OpCost& o) {
+    if (in.calibration) {
+      if (auto s = in.calibration->exact_seconds(o, precision)) {
+        used_calibration = true;
+        return *s;
+      }
+      if (auto rate = in.calibration->nearest_rate(o, precision)) {
+        used_calibration = true;
+        return (o.kind == OpKind::memory ? o.bytes : o.flops) / *rate;
+      }
+    }
+    used_datasheet = true;
+    const Accelerator& d = *in.device;
+    const double mem = o.bytes / (d.memory_bytes_per_s * in.efficiency.memory);
+    if (o.kind == OpKind::memory) return mem;
+    const double peak = d.peak_flops(precision);
+    if (!(peak > 0)) {
+      throw std::invalid_argument("precision '" + precision + "' on " + d.name +
+                                  " (expected a precision the device has a peak for)");
+    }
+    const double eff = o.kind == OpKind::gemm ? in.efficiency.gemm : in.efficiency.attention;
+    return std::max(o.flops / (peak * eff), mem);  // the roofline: compute or memory bound
+  }
+};
+
+struct StageTime {
+  double forward = 0, backward = 0, recompute = 0, tp_comm = 0, pp_comm = 0;
+  double optimizer = 0, backward_flops = 0, flops = 0, recompute_flops = 0;
+  double per_micro_batch() const { return forward + backward + recompute + tp_comm + pp_comm; }
+};
+
+}  // namespace
+
+std::vector<double> stage_parameter_counts(const ModelConfig& m, const PlanCandidate& c) {
+  std::vector<double> out;
+  for (int s = 0; s < c.pp; ++s) {
+    out.push_back(rank_parameters(m, c, rank_layers(m, c, s), s == 0, s == c.pp - 1));
+  }
+  return out;
+}
+
+double ring_all_reduce_s(double bytes, int n, const LinkTier& t, double efficiency) {
+  if (n <= 1) return 0;
+  return 2.0 * (n - 1) * t.latency_s + 2.0 * (n - 1) / n * bytes / (t.bytes_per_s * efficiency);
+}
+
+double pipeline_bubble_fraction(int p, int v, int m) {
+  return double(p - 1) / (double(v) * double(m));
+}
+
+IterationPrediction predict_iteration(const ModelConfig& m, const PlanCandidate& c,
+                                      int global_batch, const TimeModelInputs& in) {
+  if (!in.device) throw std::invalid_argument("time model: no device description");
+  if (global_batch % (c.micro_batch * c.dp) != 0) {
+    throw std::invalid_argument(
+        "global batch " + std::to_string(global_batch) +
+        " (expected a multiple of micro_batch·dp = " + std::to_string(c.micro_batch * c.dp) + ")");
+  }
+  const int mb = c.micro_batches(global_batch);
+  const int chunks = c.pp * c.virtual_stages;
+  if (chunks > m.n_layer) {
+    throw std::invalid_argument("pp·virtual_stages = " + std::to_string(chunks) + " with " +
+                                std::to_string(m.n_layer) +
+                                " layers (expected at most one "
+                                "model chunk per layer)");
+  }
+  Pricer price{in, c.precision};
+  const double e = activation_bytes(c.precision);
+  const double tokens_mb = double(c.micro_batch) * m.seq_len;
+  // Activation exchanged per micro-batch: b·s·h values (÷ t with sequence parallelism).
+  const double act_bytes = e * tokens_mb * m.d_model / (c.sequence_parallel ? c.tp : 1);
+  const double tp_bytes = e * tokens_mb * m.d_model;
+
+  IterationPrediction out;
+  out.micro_batches = mb;
+  StageTime slowest;
+  double slowest_mb = -1;
+  for (int s = 0; s < c.pp; ++s) {
+    const int layers = rank_layers(m, c, s);
+    const bool first = s == 0, last = s == c.pp - 1;
+    const double params = rank_parameters(m, c, layers, first, last);
+    const double opt_params = c.zero ? std::floor(params / c.dp) : params;
+    const StageWork w = stage_work(m, c, layers, first, last, params, opt_params);
+    StageTime st;
+    for (const OpCost& o : w.per_micro_batch) {
+      const double t = price.seconds(o) * o.count;
+      st.flops += o.flops * o.count;
+      if (o.phase == OpPhase::forward) st.forward += t;
+      if (o.phase == OpPhase::backward) st.backward += t;
+      if (o.phase == OpPhase::recompute) {
+        st.recompute += t;
+        st.recompute_flops += o.flops * o.count;
+      }
+    }
+    for (const OpCost& o : w.per_iteration) st.optimizer += price.seconds(o) * o.count;
+    // Tensor parallelism (Megatron, Shoeybi et al. 2019 §3): two all-reduces of b·s·h per
+    // block forward and two backward (a reduce-scatter plus an all-gather each with sequence
+    // parallelism, the same bytes: Korthikanti et al. 2022 §4.2.2); full recompute repeats
+    // the forward's two.
+    if (c.tp > 1) {
+      const int per_block = 4 + (c.recompute == Recompute::full ? 2 : 0);
+      st.tp_comm = layers * per_block *
+                   ring_all_reduce_s(tp_bytes, c.tp, tier(in, 1, c.tp), in.efficiency.network);
+    }
+    // Pipeline: each model chunk receives its input and sends its output gradient once per
+    // micro-batch; the neighbours are tp·dp ranks apart.
+    if (c.pp > 1) {
+      st.pp_comm = 2.0 * c.virtual_stages *
+                   point_to_point_s(act_bytes, tier(in, c.tp * c.dp, 2), in.efficiency.network);
+    }
+    if (st.per_micro_batch() > slowest_mb) {
+      slowest_mb = st.per_micro_batch();
+      slowest = st;
+      out.slowest_stage = s;
+    }
+    // Data parallelism: the gradients (fp32) all-reduced — or reduce-scattered and the
+    // parameters all-gathered with ZeRO-1, the same bytes (Rajbhandari et al. 2020, §5) — in
+    // buckets issued as backward produces them; all but the last bucket hide behind the last
+    // micro-batch's backward.
+    if (c.dp > 1) {
+      const double grads = 4.0 * params;
+      const double t_dp =
+          ring_all_reduce_s(grads, c.dp, tier(in, c.tp, c.dp), in.efficiency.network);
+      const double last_bucket = t_dp * std::min(1.0, in.bucket_bytes / grads);
+      const double exposed = std::max(t_dp - st.backward, last_bucket);
+      out.time.data_parallel_comm = std::max(out.time.data_parallel_comm, exposed);
+    }
+    out.time.optimizer = std::max(out.time.optimizer, st.optimizer);
+  }
+  out.stage_micro_batch_s = slowest_mb;
+  out.time.forward = mb * slowest.forward;
+  out.time.backward = mb * slowest.backward;
+  out.time.recompute = mb * slowest.recompute;
+  out.time.tensor_parallel_comm = mb * slowest.tp_comm;
+  out.time.pipeline_comm = mb * slowest.pp_comm;
+  // 1F1B and GPipe idle (p − 1) stage-times per iteration; interleaving divides it by v
+  // (Narayanan et al. 2021, §2.2).
+  out.time.pipeline_bubble = pipeline_bubble_fraction(c.pp, c.virtual_stages, mb) * mb * slowest_mb;
+  const double tokens = double(global_batch) * m.seq_len;
+  out.model_flops = model_flops_per_token(m) * tokens;
+  out.hardware_flops =
+      out.model_flops *
+      (slowest.flops > 0 ? slowest.flops / (slowest.flops - slowest.recompute_flops) : 1);
+  out.priced_by = price.used_calibration && price.used_datasheet ? "calibration+datasheet"
+                  : price.used_calibration                       ? "calibration"
+                                                                 : "datasheet";
+  return out;
+}
+
+}  // namespace tb

@@ -1,0 +1,73 @@
+// The time model of one training iteration (docs/planner.md, "Time model"): each rank's
+// operations priced from a calibration or datasheet peaks, communication by the α–β model
+// per network tier, the pipeline schedule's bubble, and the data-parallel gradient reduction
+// with the part the backward pass hides.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "calibration.h"
+#include "candidate.h"
+#include "hardware.h"
+#include "model/config.h"
+
+namespace tb {
+
+// Fractions of a datasheet peak reached, used when no calibration covers an operation.
+// GEMMs: bf16 8192³ cuBLAS on H100/H200 reaches 0.78–0.81 of peak (FIELD-NOTES), the layer
+// shapes somewhat less; attention: FlashAttention-2 forward+backward reaches about half of
+// peak (Dao 2023, §4.1); memory-bound kernels and collectives: a device-to-device copy runs at
+// 0.9 of HBM bandwidth (FIELD-NOTES), NCCL's bus bandwidth at about 0.8 of the link's.
+struct Efficiencies {
+  double gemm = 0.75;
+  double attention = 0.5;
+  double memory = 0.9;
+  double network = 0.8;
+};
+
+struct TimeBreakdown {
+  double forward = 0, backward = 0, recompute = 0;
+  double tensor_parallel_comm = 0, pipeline_comm = 0, pipeline_bubble = 0;
+  double data_parallel_comm = 0, optimizer = 0;
+  double iteration() const {
+    return forward + backward + recompute + tensor_parallel_comm + pipeline_comm + pipeline_bubble +
+           data_parallel_comm + optimizer;
+  }
+};
+
+struct IterationPrediction {
+  TimeBreakdown time;
+  int micro_batches = 0;
+  double stage_micro_batch_s = 0;  // the slowest stage's time per micro-batch
+  double model_flops = 0;          // per iteration, all GPUs (PaLM's 6N + 12·L·d·T per token)
+  double hardware_flops = 0;       // model FLOPs plus recomputation
+  int slowest_stage = 0;
+  std::string priced_by;  // "calibration", "datasheet" or "calibration+datasheet"
+};
+
+struct TimeModelInputs {
+  const Accelerator* device = nullptr;  // peaks, bandwidths and the two network tiers
+  const Calibration* calibration = nullptr;
+  Efficiencies efficiency;
+  int gpus_per_node = 8;
+  double bucket_bytes = 25.0 * (1 << 20);  // data-parallel gradient bucket
+};
+
+// Throws std::invalid_argument when the candidate cannot run the model (global batch not a
+// multiple of micro_batch·dp, more stages than layers).
+IterationPrediction predict_iteration(const ModelConfig& m, const PlanCandidate& c,
+                                      int global_batch, const TimeModelInputs& in);
+
+// Parameters one rank of each pipeline stage holds (time_model.cpp's count: Megatron's
+// tensor-parallel split, embeddings on the first stage, the tied LM head on the last).
+std::vector<double> stage_parameter_counts(const ModelConfig& m, const PlanCandidate& c);
+
+// Ring all-reduce of `bytes` over n ranks on one tier: 2(n−1) steps of latency, and each rank
+// sends 2(n−1)/n of the data (Patarasuk & Yuan 2009; nccl-tests' bus bandwidth).
+double ring_all_reduce_s(double bytes, int n, const LinkTier& tier, double efficiency);
+
+// The bubble of a pipeline of p stages, v model chunks per stage and m micro-batches, as a
+// fraction of the ideal m·t (Narayanan et al. 2021, §2.2.1-2): (p − 1)/(v·m).
+double pipeline_bubble_fraction(int p, int v, int m);
+
+}  // namespace tb

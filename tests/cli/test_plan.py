@@ -1,0 +1,106 @@
+"""`trainbench plan` and `trainbench calibrate` (docs/planner.md): a plan's output and JSON, a
+pinned configuration, the scenario prediction from a calibration, and bad input."""
+import json
+
+import pytest
+
+from tbcli import TINY, assert_one_line_error, run
+
+PLAN = ["plan", "--model", "gpt3-175b", "--global-batch", "1536"]
+A100 = ["--gpu", "a100-80gb"]
+
+
+def test_plan_ranks_feasible_configurations(trainbench, tmp_path):
+    out = tmp_path / "plan.json"
+    proc = run(trainbench, *PLAN, *A100, "--gpus", "256", "--price-per-gpu-hour", "2", "--json", out)
+    assert proc.returncode == 0, proc.stderr
+    assert "datasheet peaks" in proc.stdout  # says where its prices come from
+    plan = json.loads(out.read_text())
+    assert plan["schema"] == "trainbench.plan/1"
+    assert plan["calibration"]["source"] == "datasheet"
+    configs = plan["configurations"]
+    assert configs and plan["feasible"] == len(configs) < plan["evaluated"]
+    usable = 0.9 * plan["hardware"]["memory_bytes"]
+    for rank, c in enumerate(configs, 1):
+        assert c["rank"] == rank and c["fits"]
+        assert c["dp"] * c["tp"] * c["pp"] == 256
+        assert c["memory_bytes"]["total"] <= usable
+        assert c["iteration_s"] == pytest.approx(sum(c["time_breakdown_s"].values()), rel=1e-9)
+        assert c["cost"] == pytest.approx(2 * c["gpu_hours"], rel=1e-9)
+        assert c["goodput"]["time_to_train_s"] >= c["time_to_train_s"]
+    times = [c["goodput"]["time_to_train_s"] for c in configs]
+    assert times == sorted(times)
+    gpus = [p["gpus"] for p in plan["scaling"]]
+    assert 256 in gpus and gpus == sorted(gpus)
+
+
+def test_fully_pinned_configuration_is_evaluated(trainbench, tmp_path):
+    out = tmp_path / "plan.json"
+    proc = run(trainbench, *PLAN, *A100, "--gpus", "1024", "--tp", "8", "--pp", "16", "--dp", "8",
+               "--micro-batch", "1", "--recompute", "full", "--sequence-parallel", "off",
+               "--zero", "0", "--json", out)
+    assert proc.returncode == 0, proc.stderr
+    plan = json.loads(out.read_text())
+    assert plan["evaluated"] == 1
+    c = plan["configurations"][0]
+    assert (c["dp"], c["tp"], c["pp"], c["recompute"]) == (8, 8, 16, "full")
+    assert c["time_breakdown_s"]["recompute"] > 0
+
+
+def test_nothing_fits_is_an_error(trainbench):
+    assert_one_line_error(run(trainbench, *PLAN, *A100, "--gpus", "8"), "no configuration", "fits")
+
+
+@pytest.mark.parametrize("args,fragments", [
+    ([*A100, "--gpus", "0"], ["--gpus 0", "expected at least 1"]),
+    (["--gpus", "64", "--gpu", "b300"], ["unknown GPU 'b300'", "h100-sxm"]),
+    ([*A100, "--gpus", "64", "--tp", "7"], ["--tp 7 does not divide heads = 96"]),
+    ([*A100, "--gpus", "64", "--tp", "8", "--pp", "16"], ["--gpus 64", "dp·tp·pp"]),
+    ([*A100, "--gpus", "64", "--precision", "fp8"], ["fp8", "A100"]),
+])
+def test_bad_plan_requests(trainbench, args, fragments):
+    assert_one_line_error(run(trainbench, *PLAN, *args), *fragments)
+
+
+def test_malformed_calibration(trainbench, tmp_path):
+    missing = tmp_path / "none.json"
+    assert_one_line_error(run(trainbench, *PLAN, *A100, "--gpus", "64", "--calibration", missing),
+                          str(missing), "cannot be read")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"schema": "trainbench.calibration/1", "device": "x", "device_kind": "cpu",'
+                   ' "ops": [{"op": "add", "precision": "fp32", "dims": [1, 0, 0, 0],'
+                   ' "kind": "memory", "flops": 0, "bytes": 12, "seconds": -1}]}')
+    assert_one_line_error(run(trainbench, *PLAN, *A100, "--gpus", "64", "--calibration", bad),
+                          "ops[0]", "seconds -1", "expected a positive time")
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text('{"schema": "trainbench.plan/1"}')
+    assert_one_line_error(run(trainbench, *PLAN, *A100, "--gpus", "64", "--calibration", wrong),
+                          "trainbench.calibration/1")
+
+
+def test_calibrate_then_predict_a_scenario(trainbench, tmp_path):
+    scenario = tmp_path / "tiny.json"
+    scenario.write_text(json.dumps({
+        "name": "tiny", "base": {"preset": "gpt3-125m", "layers": 1, "d_model": 32, "heads": 2,
+                                 "seq": 16, "vocab": 64, "micro_batch": 2, "device": "cpu"},
+        "sweep": {"precision": ["fp32", "bf16"]}}))
+    cal = tmp_path / "cal.json"
+    proc = run(trainbench, "calibrate", "--scenario", scenario, "--out", cal,
+               "--min-seconds", "0.001", "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr
+    c = json.loads(cal.read_text())
+    assert c["schema"] == "trainbench.calibration/1" and c["device_kind"] == "cpu"
+    ops = {(o["op"], o["precision"]) for o in c["ops"]}
+    assert ("matmul_forward", "fp32") in ops and ("matmul_backward", "bf16") in ops
+    assert ("adamw_update", "fp32") in ops and ("convert", "bf16") in ops
+    assert all(o["seconds"] > 0 for o in c["ops"])
+    assert c["checkpoint_write_bytes_per_s"] > 0
+    pred = tmp_path / "pred.json"
+    proc = run(trainbench, "plan", "--scenario", scenario, "--calibration", cal, "--json", pred)
+    assert proc.returncode == 0, proc.stderr
+    variants = json.loads(pred.read_text())["variants"]
+    assert [v["variant"] for v in variants] == ["precision=fp32", "precision=bf16"]
+    for v in variants:
+        assert v["priced_by"] == "calibration"  # every operation was measured at its shape
+        assert v["predicted_step_s"] > 0
+    assert_one_line_error(run(trainbench, "plan", "--scenario", scenario), "--calibration")

@@ -1,0 +1,208 @@
+// The capacity planner's properties (docs/planner.md): its closed forms against hand
+// computation (Young, Daly, the ring all-reduce, the pipeline bubble), the memory model moving
+// as the formulas say when a split or option changes, and the search never proposing what
+// does not fit.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "plan/goodput.h"
+#include "plan/search.h"
+#include "plan/time_model.h"
+
+namespace tb {
+namespace {
+
+TEST(PlanGoodput, YoungAndDalyClosedForms) {
+  // δ = 60 s, M = 3 h: Young τ = √(2·60·10800) = 1138.42 s.
+  const double d = 60, M = 10800;
+  EXPECT_NEAR(young_interval_s(d, M), std::sqrt(2 * 60.0 * 10800.0), 1e-9);
+  EXPECT_NEAR(young_interval_s(d, M), 1138.4199576606, 1e-6);
+  // Daly: √(2δM)·[1 + ⅓√(δ/2M) + (δ/2M)/9] − δ, with δ/2M = 1/360.
+  const double r = 60.0 / 21600.0;
+  EXPECT_NEAR(daly_interval_s(d, M), 1138.4199576606 * (1 + std::sqrt(r) / 3 + r / 9) - 60, 1e-6);
+  // δ ≥ 2M: checkpoint every M.
+  EXPECT_EQ(daly_interval_s(100, 40), 40);
+  // Daly's interval is Young's, shortened by about δ for small δ/M.
+  EXPECT_LT(daly_interval_s(d, M), young_interval_s(d, M));
+}
+
+TEST(PlanGoodput, ExpectedWallTimeByHand) {
+  GoodputInputs in;
+  in.solve_s = 1e6;
+  in.checkpoint_s = 60;
+  in.mtbf_s = 10800;
+  in.restart_s = 600;
+  const Goodput g = expected_goodput(in);
+  const double tau = daly_interval_s(60, 10800);
+  const double lost = (600 + (tau + 60) / 2) / 10800;
+  EXPECT_NEAR(g.wall_s, 1e6 * (1 + 60 / tau) / (1 - lost), 1e-6);
+  EXPECT_NEAR(g.overhead_fraction, g.wall_s / 1e6 - 1, 1e-12);
+  // Failures faster than a restart: no progress.
+  in.mtbf_s = 500;
+  EXPECT_TRUE(std::isinf(expected_goodput(in).wall_s));
+}
+
+TEST(PlanTime, RingAllReduceClosedForm) {
+  const LinkTier t{100e9, 5e-6};
+  // 2(n−1)α + 2(n−1)/n·S/(bw·eff): n = 8, S = 1 GB, eff 0.8.
+  EXPECT_NEAR(ring_all_reduce_s(1e9, 8, t, 0.8), 14 * 5e-6 + 1.75 * 1e9 / 80e9, 1e-12);
+  EXPECT_EQ(ring_all_reduce_s(1e9, 1, t, 0.8), 0);
+}
+
+ModelConfig gpt3(const std::string& name) { return preset(name); }
+
+TimeModelInputs h100(const Accelerator& a) {
+  TimeModelInputs in;
+  in.device = &a;
+  in.gpus_per_node = 8;
+  return in;
+}
+
+TEST(PlanTime, PipelineBubbleIsNarayanansFraction) {
+  const ModelConfig m = gpt3("gpt3-13b");
+  const Accelerator& a = accelerator("h100-sxm");
+  for (int v : {1, 2, 5}) {
+    for (int mb : {4, 8, 32}) {
+      PlanCandidate c;
+      c.tp = 2;
+      c.pp = 4;
+      c.dp = 2;
+      c.virtual_stages = v;
+      c.micro_batch = 1;
+      const int global_batch = mb * c.dp;
+      const IterationPrediction p = predict_iteration(m, c, global_batch, h100(a));
+      ASSERT_EQ(p.micro_batches, mb);
+      const double ideal = mb * p.stage_micro_batch_s;  // m·(t_f + t_b) on the slowest stage
+      EXPECT_NEAR(p.time.pipeline_bubble, (4.0 - 1) / (v * mb) * ideal, 1e-12 * ideal)
+          << "v=" << v << " m=" << mb;
+    }
+  }
+  // No pipeline, no bubble.
+  PlanCandidate flat;
+  flat.dp = 8;
+  EXPECT_EQ(predict_iteration(m, flat, 64, h100(a)).time.pipeline_bubble, 0);
+}
+
+TEST(PlanTime, MoreGpusOfTheSameSplitTrainFaster) {
+  const ModelConfig m = gpt3("gpt3-6.7b");
+  const Accelerator& a = accelerator("a100-80gb");
+  PlanCandidate c;
+  c.tp = 8;
+  c.dp = 4;
+  c.micro_batch = 2;
+  const double t4 = predict_iteration(m, c, 512, h100(a)).time.iteration();
+  c.dp = 8;
+  const double t8 = predict_iteration(m, c, 512, h100(a)).time.iteration();
+  EXPECT_LT(t8, t4);
+  EXPECT_GT(t8, t4 / 2);  // communication does not shrink with dp
+}
+
+double category(const MemoryPrediction& p, MemoryCategory c) { return p.at(c); }
+
+MemoryPrediction memory(const ModelConfig& m, const PlanCandidate& c, int global_batch) {
+  return predict_peak_memory(m, to_run_config(c, m, global_batch), DeviceKind::cuda);
+}
+
+TEST(PlanMemory, FallsAsTheFormulasSay) {
+  const ModelConfig m = gpt3("gpt3-13b");
+  PlanCandidate c;
+  c.micro_batch = 1;
+  c.dp = 8;
+  const MemoryPrediction base = memory(m, c, 64);
+  // Tensor parallelism splits the blocks' weights (about 1/t of them) and their state.
+  PlanCandidate t2 = c, t8 = c;
+  t2.tp = 2;
+  t8.tp = 8;
+  const double p1 = category(base, MemoryCategory::parameters);
+  const double p2 = category(memory(m, t2, 64), MemoryCategory::parameters);
+  const double p8 = category(memory(m, t8, 64), MemoryCategory::parameters);
+  EXPECT_LT(p2, 0.6 * p1);
+  EXPECT_LT(p8, 0.2 * p1);
+  EXPECT_LT(category(memory(m, t8, 64), MemoryCategory::activations),
+            category(base, MemoryCategory::activations));
+  // Pipeline stages split the layers.
+  PlanCandidate pp4 = c;
+  pp4.pp = 4;
+  pp4.dp = 2;
+  EXPECT_LT(category(memory(m, pp4, 64), MemoryCategory::parameters), 0.4 * p1);
+  // ZeRO-1 divides the optimizer state by dp (Rajbhandari et al. 2020).
+  PlanCandidate z = c;
+  z.zero = 1;
+  EXPECT_NEAR(category(memory(m, z, 64), MemoryCategory::optimizer_state),
+              category(base, MemoryCategory::optimizer_state) / 8,
+              0.02 * category(base, MemoryCategory::optimizer_state) / 8);
+  EXPECT_EQ(category(memory(m, z, 64), MemoryCategory::parameters), p1);
+  // Recomputation: none > selective > full (Korthikanti et al. 2022).
+  PlanCandidate sel = c, full = c;
+  sel.recompute = Recompute::selective;
+  full.recompute = Recompute::full;
+  const double a_none = category(base, MemoryCategory::activations);
+  const double a_sel = category(memory(m, sel, 64), MemoryCategory::activations);
+  const double a_full = category(memory(m, full, 64), MemoryCategory::activations);
+  EXPECT_LT(a_sel, a_none);
+  EXPECT_LT(a_full, a_sel);
+  // Korthikanti's Eq. 2 per layer: selective removes the 5·a·s/h part of 34 + 5·a·s/h
+  // (2 of its 5 bytes without dropout): the saving is the probabilities, a·s²·b values.
+  const double s = m.seq_len, heads = m.n_head;
+  EXPECT_NEAR(a_none - a_sel, (m.n_layer - 1) * heads * s * s * 2.0,
+              0.05 * (m.n_layer - 1) * heads * s * s * 2.0);
+}
+
+PlanRequest request(const std::string& model, const std::string& gpu, int gpus) {
+  PlanRequest r;
+  r.model = preset(model);
+  r.device = accelerator(gpu);
+  r.gpus = gpus;
+  r.tokens = 300e9;
+  r.global_batch = 1536;
+  r.mtbf_gpu_hours = 50700;
+  return r;
+}
+
+TEST(PlanSearch, NeverProposesWhatDoesNotFit) {
+  const PlanRequest r = request("gpt3-175b", "a100-80gb", 1024);
+  const PlanResult res = plan(r);
+  ASSERT_GT(res.feasible, 0);
+  EXPECT_GT(res.evaluated, res.feasible);  // some splits do not fit (e.g. tp = pp = 1)
+  for (const PlanEntry& e : res.ranked) {
+    EXPECT_TRUE(e.fits);
+    EXPECT_LE(e.memory.total(), 0.9 * 80e9);
+  }
+  for (std::size_t i = 1; i < res.ranked.size(); ++i) {
+    EXPECT_LE(res.ranked[i - 1].expected_time_s(), res.ranked[i].expected_time_s());
+  }
+  // 175B cannot be trained on 8 A100s: no configuration is proposed.
+  EXPECT_TRUE(plan(request("gpt3-175b", "a100-80gb", 8)).ranked.empty());
+}
+
+TEST(PlanSearch, PinnedEvaluatesOneConfiguration) {
+  PlanRequest r = request("gpt3-175b", "a100-80gb", 1024);
+  r.tp = 8;
+  r.pp = 16;
+  r.micro_batch = 1;
+  r.recompute = Recompute::full;
+  r.sequence_parallel = false;
+  r.zero = 0;
+  const PlanResult res = plan(r);
+  EXPECT_EQ(res.evaluated, 1);
+  ASSERT_EQ(res.ranked.size(), 1u);
+  EXPECT_EQ(res.ranked[0].candidate.dp, 8);
+}
+
+TEST(PlanSearch, BadRequestsNameTheValue) {
+  PlanRequest r = request("gpt3-175b", "h100-sxm", 0);
+  EXPECT_THROW(plan(r), std::invalid_argument);
+  r = request("gpt3-175b", "h100-sxm", 64);
+  r.tp = 7;  // 96 heads
+  try {
+    plan(r);
+    FAIL();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("--tp 7 does not divide heads = 96"), std::string::npos);
+  }
+  EXPECT_THROW(accelerator("b300"), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace tb
