@@ -2,28 +2,38 @@
 // (docs/planner.md, "Calibration") and writes it as a calibration file: every operation of
 // the target model — each variant of --scenario, or the model given by step's flags — timed
 // at its real shape and precision on the chosen device, and the write bandwidth of a state
-// checkpoint (a file written and fsync'd next to --out).
+// checkpoint (a file written and fsync'd next to --out). Under mpirun -np N it calibrates the
+// scenario's N-rank variants: every rank times each operation at once, on the threads `run`
+// gives a rank, the slowest rank's time is kept, and the ranks' all-reduce is measured and
+// fitted to the α–β tier; `trainbench plan` takes one file per job size.
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <memory>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
+#include "../parallel/mpi_comm.h"
 #include "../plan/available_memory.h"
 #include "../plan/calibration.h"
 #include "../plan/op_timer.h"
 #include "../plan/time_model.h"
 #include "../results/environment.h"
 #include "../runner/device.h"
+#include "../runner/rank_setup.h"
 #include "../scenario/scenario.h"
 #include "../train/pipeline_schedule.h"
 #include "commands.h"
@@ -44,10 +54,18 @@ struct CalibrateOptions {
   std::string out;
 };
 
-// The distinct operations (op, shape, precision) of every stage of one configuration.
-void collect(const ModelConfig& m, const RunConfig& r,
-             std::vector<std::pair<OpCost, std::string>>& ops,
-             std::set<std::tuple<std::string, std::array<std::int64_t, 4>, std::string>>& seen) {
+// An operation to time: what, at which precision, on how many threads.
+struct Pending {
+  OpCost op;
+  std::string precision;
+  int threads = 0;
+};
+using Seen = std::set<std::tuple<std::string, std::array<std::int64_t, 4>, std::string, int>>;
+
+// The distinct operations (op, shape, precision, threads) of every stage of one
+// configuration, on the threads each of its ranks gets.
+void collect(const ModelConfig& m, const RunConfig& r, std::vector<Pending>& ops, Seen& seen) {
+  const int threads = rank_threads(r);
   const PlanCandidate c = candidate_of(r);
   for (int s = 0; s < c.pp; ++s) {
     const auto [b, e] = stage_layers(m.n_layer, c.pp, s);
@@ -57,7 +75,9 @@ void collect(const ModelConfig& m, const RunConfig& r,
     for (const auto* list : {&w.per_micro_batch, &w.per_iteration}) {
       for (const OpCost& o : *list) {
         if (o.dims[0] == 0) continue;  // sized by parameters: measured below
-        if (seen.insert({o.op, o.dims, r.precision}).second) ops.emplace_back(o, r.precision);
+        if (seen.insert({o.op, o.dims, r.precision, threads}).second) {
+          ops.push_back({o, r.precision, threads});
+        }
       }
     }
   }
@@ -86,12 +106,61 @@ double measure_write_bandwidth(const std::filesystem::path& dir, std::size_t byt
   return double(bytes) / s;
 }
 
+// The job's ranks: under mpirun/srun every rank times the same operations at once (so each
+// measurement carries the others' load, as a parallel run's ranks do) and rank 0 writes.
+struct Job {
+  std::unique_ptr<MpiComm> world;
+  int rank = 0, size = 1;
+  void barrier() {
+    if (world) world->barrier();
+  }
+  // The largest of every rank's value: the slowest rank paces a parallel step.
+  double max(double v) {
+    if (!world) return v;
+    std::vector<double> all(static_cast<std::size_t>(size), 0.0);
+    all[static_cast<std::size_t>(rank)] = v;
+    world->all_reduce(Tensor(all.data(), DType::f64, {size}));
+    return *std::max_element(all.begin(), all.end());
+  }
+};
+
+// The ranks' all-reduce time at sizes 4 KiB … 16 MiB (f32, host buffers, mean of 10 calls
+// after 2), fitted to the α–β tier.
+LinkTier measure_all_reduce(Job& job) {
+  std::vector<std::pair<double, double>> points;
+  for (std::size_t bytes = std::size_t{4} << 10; bytes <= (std::size_t{16} << 20); bytes *= 4) {
+    std::vector<float> buf(bytes / sizeof(float), 1.0f);
+    Tensor t(buf.data(), DType::f32, {std::int64_t(buf.size())});
+    for (int i = 0; i < 2; ++i) job.world->all_reduce(t);
+    job.barrier();
+    const auto t0 = std::chrono::steady_clock::now();
+    constexpr int kCalls = 10;
+    for (int i = 0; i < kCalls; ++i) job.world->all_reduce(t);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    points.emplace_back(double(bytes), job.max(s / kCalls));
+  }
+  return fit_all_reduce_tier(job.size, points);
+}
+
 int run_calibrate(const CalibrateOptions& o) {
+  Job job;
+  if (MpiRuntime::launched() && MpiRuntime::launched_size() > 1) {
+    job.world = MpiComm::world();
+    job.rank = MpiRuntime::world_rank();
+    job.size = MpiRuntime::world_size();
+  }
   std::vector<std::pair<ModelConfig, RunConfig>> configs;
   if (!o.scenario.empty()) {
     const Scenario s = load_scenario(o.scenario);
     for (const Variant& v : s.variants) {
+      if (v.config.ranks() != job.size) continue;  // its own job size calibrates it
       configs.emplace_back(variant_model(v.config, preset(v.config.preset)), v.config);
+    }
+    if (configs.empty()) {
+      throw std::invalid_argument("--scenario " + o.scenario + ": no variant runs on " +
+                                  std::to_string(job.size) +
+                                  " ranks (expected this calibration's job size to be a "
+                                  "variant's dp·tp·pp: run it under mpirun -np N)");
     }
   } else {
     const ResolvedModel m = resolve(o.model);
@@ -100,34 +169,12 @@ int run_calibrate(const CalibrateOptions& o) {
     r.precision = o.precision;
     configs.emplace_back(m.proxy, r);
   }
-  std::vector<std::pair<OpCost, std::string>> ops;
-  std::set<std::tuple<std::string, std::array<std::int64_t, 4>, std::string>> seen;
+  std::vector<Pending> ops;
+  Seen seen;
   for (const auto& [m, r] : configs) collect(m, r, ops, seen);
-
-  const DeviceChoice device = choose_device(o.device);
-  auto be = make_backend(device, o.threads, 0);
-  Calibration cal;
-  const nlohmann::json env = capture_environment("", o.threads);
-  cal.device_kind = device.kind == DeviceKind::cuda ? "cuda" : "cpu";
-  cal.threads = o.threads;
-  cal.device = device.kind == DeviceKind::cuda
-                   ? device.name
-                   : "cpu: " + env["cpu"].value("model", std::string("unknown")) + " (" +
-                         (o.threads > 0 ? std::to_string(o.threads) : std::string("default")) +
-                         " threads)";
-  cal.created = utc_now_iso8601();
-  if (const auto avail = available_memory(device.kind)) cal.memory_bytes = double(avail->bytes);
-  fmt::print("calibrating {} operations on {}\n", ops.size(), cal.device);
-  for (const auto& [op, precision] : ops) {
-    const OpTiming t = time_operation(*be, op, precision, o.min_seconds);
-    cal.ops.push_back({op.op, precision, op.dims, op.kind, op.flops, op.bytes, t.median_s});
-    const double rate = (op.kind == OpKind::memory ? op.bytes : op.flops) / t.median_s;
-    fmt::print("  {:<20} {:<6} [{}, {}, {}, {}]  {:.4g} s  {:.4g} {}\n", op.op, precision,
-               op.dims[0], op.dims[1], op.dims[2], op.dims[3], t.median_s, rate / 1e9,
-               op.kind == OpKind::memory ? "GB/s" : "GFLOP/s");
-  }
   // Parameter-sized operations (optimizer, gradient zeroing and norm, the 16-bit weight copy)
-  // at each configuration's parameter count on each stage, as the time model counts them.
+  // at each stage's parameter count, as the time model counts them; keyed by the run's
+  // precision as the time model looks them up (they run in fp32).
   for (const auto& [m, r] : configs) {
     const PlanCandidate c = candidate_of(r);
     for (const std::string name : {"fill_zero", "sum_squares", "adamw_update", "convert"}) {
@@ -140,15 +187,59 @@ int run_calibrate(const CalibrateOptions& o) {
         op.kind = OpKind::memory;
         op.dims = {std::int64_t(params), 0, 0, 0};
         op.bytes = (name == "adamw_update" ? 28.0 : name == "convert" ? 6.0 : 4.0) * params;
-        // Keyed by the run's precision, as the time model looks them up (they run in fp32).
-        const std::string& precision = r.precision;
-        if (!seen.insert({op.op, op.dims, precision}).second) continue;
-        const OpTiming t = time_operation(*be, op, r.precision, o.min_seconds);
-        cal.ops.push_back({op.op, precision, op.dims, op.kind, op.flops, op.bytes, t.median_s});
-        fmt::print("  {:<20} {:<6} [{}]  {:.4g} s\n", op.op, precision, op.dims[0], t.median_s);
+        if (seen.insert({op.op, op.dims, r.precision, rank_threads(r)}).second) {
+          ops.push_back({op, r.precision, rank_threads(r)});
+        }
       }
     }
   }
+
+  const DeviceChoice device = choose_device(o.device);
+  Calibration cal;
+  const nlohmann::json env = capture_environment("", o.threads);
+  cal.device_kind = device.kind == DeviceKind::cuda ? "cuda" : "cpu";
+  cal.threads = o.threads;
+  cal.cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  cal.device = device.kind == DeviceKind::cuda
+                   ? device.name
+                   : "cpu: " + env["cpu"].value("model", std::string("unknown")) + " (" +
+                         std::to_string(cal.cores) + " hardware threads)";
+  cal.created = utc_now_iso8601();
+  if (const auto avail = available_memory(device.kind)) cal.memory_bytes = double(avail->bytes);
+  const bool lead = job.rank == 0;
+  if (lead) {
+    fmt::print("calibrating {} operations on {}, {} rank(s) at once\n", ops.size(), cal.device,
+               job.size);
+  }
+  // One backend per thread count (a parallel variant's ranks each get cores/ranks threads).
+  std::map<int, std::unique_ptr<Backend>> backends;
+  for (const Pending& p : ops) {
+    const int threads = p.threads > 0 ? p.threads : o.threads;
+    auto& be = backends[threads];
+    if (!be) be = make_backend(device, threads, 0);
+    job.barrier();
+    const double seconds = job.max(time_operation(*be, p.op, p.precision, o.min_seconds).median_s);
+    const OpCost& op = p.op;
+    cal.ops.push_back(
+        {op.op, p.precision, op.dims, op.kind, op.flops, op.bytes, seconds, p.threads, job.size});
+    const double rate = (op.kind == OpKind::memory ? op.bytes : op.flops) / seconds;
+    if (lead) {
+      fmt::print("  {:<20} {:<6} [{}, {}, {}, {}] {} threads  {:.4g} s  {:.4g} {}\n", op.op,
+                 p.precision, op.dims[0], op.dims[1], op.dims[2], op.dims[3],
+                 threads > 0 ? std::to_string(threads) : std::string("default"), seconds,
+                 rate / 1e9, op.kind == OpKind::memory ? "GB/s" : "GFLOP/s");
+    }
+  }
+  if (job.world) {
+    const LinkTier t = measure_all_reduce(job);
+    cal.collectives[job.size] = t;
+    if (lead) {
+      fmt::print("all-reduce over {} ranks: latency {:.3g} us, bandwidth {:.3g} GB/s\n", job.size,
+                 t.latency_s * 1e6, t.bytes_per_s / 1e9);
+    }
+  }
+  job.barrier();
+  if (!lead) return 0;
   const std::filesystem::path dir =
       std::filesystem::absolute(std::filesystem::path(o.out)).parent_path();
   cal.checkpoint_write_bytes_per_s = measure_write_bandwidth(dir, std::size_t{256} << 20);

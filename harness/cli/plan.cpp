@@ -15,6 +15,7 @@
 #include "../plan/calibration.h"
 #include "../plan/plan_json.h"
 #include "../plan/search.h"
+#include "../runner/rank_setup.h"
 #include "commands.h"
 
 namespace tb::cli {
@@ -28,7 +29,7 @@ struct PlanOptions {
   int gpus = 0;
   std::string gpu = "h100-sxm";
   std::optional<int> gpus_per_node;
-  std::string calibration;
+  std::vector<std::string> calibration;
   double tokens = 300e9;
   int global_batch = 0;
   std::optional<double> price;
@@ -82,8 +83,7 @@ Accelerator calibrated_cpu(const Calibration& c) {
                                             : &a.bf16;
     *peak = std::max(*peak, rate);
   }
-  a.intra_node = c.intra_node;
-  a.inter_node = c.intra_node;
+  if (!c.collectives.empty()) a.intra_node = a.inter_node = c.collectives.begin()->second;
   a.gpus_per_node = 1 << 20;  // one machine
   a.source = "calibration " + c.path;
   return a;
@@ -167,11 +167,32 @@ int predict_scenario(const PlanOptions& o, const Calibration* cal) {
   for (const Variant& v : s.variants) {
     const ModelConfig m = variant_model(v.config, preset(v.config.preset));
     const PlanCandidate c = candidate_of(v.config);
+    const RunConfig& r = v.config;
+    Accelerator machine = device;
+    if (r.ranks() > 1) {
+      const auto tier = cal->collectives.find(r.ranks());
+      if (tier == cal->collectives.end()) {
+        throw std::invalid_argument(
+            "variant " + v.id + ": " + std::to_string(r.ranks()) + " ranks, and calibration " +
+            cal->path + " has no " + std::to_string(r.ranks()) +
+            "-rank measurements (expected "
+            "also: mpirun -np " +
+            std::to_string(r.ranks()) + " trainbench calibrate --scenario " + o.scenario +
+            " --out FILE, given as another --calibration)");
+      }
+      machine.intra_node = machine.inter_node = tier->second;
+    }
     TimeModelInputs in;
-    in.device = &device;
+    in.device = &machine;
     in.calibration = cal;
     in.gpus_per_node = device.gpus_per_node;
-    in.bucket_bytes = v.config.bucket_mb * double(1 << 20);
+    in.bucket_bytes = r.bucket_mb * double(1 << 20);
+    in.efficiency.network = 1;  // the fitted tier is what the ranks measured
+    // The calibration's keys: each rank's threads as `run` gives them, and the job's ranks
+    // (its operations were timed with that many ranks running at once).
+    in.threads = rank_threads(r);
+    in.ranks = r.ranks();
+    in.shared_cores = cal->cores;
     const IterationPrediction p = predict_iteration(m, c, v.config.resolved_global_batch(), in);
     const TimeBreakdown& t = p.time;
     const double comm = t.tensor_parallel_comm + t.pipeline_comm + t.data_parallel_comm;
@@ -197,7 +218,13 @@ int predict_scenario(const PlanOptions& o, const Calibration* cal) {
 
 int run_plan(const PlanOptions& o) {
   std::optional<Calibration> cal;
-  if (!o.calibration.empty()) cal = load_calibration(o.calibration);
+  for (const std::string& path : o.calibration) {
+    if (!cal) {
+      cal = load_calibration(path);
+    } else {
+      cal->merge(load_calibration(path));
+    }
+  }
   if (!o.scenario.empty()) return predict_scenario(o, cal ? &*cal : nullptr);
 
   PlanRequest r;
@@ -326,7 +353,8 @@ Run add_plan_command(CLI::App& app) {
   app.add_option("--gpus", o->gpus, "GPUs in the job (not with --scenario)");
   app.add_option("--gpu", o->gpu, "a100-40gb, a100-80gb, h100-sxm or h200")->capture_default_str();
   app.add_option("--gpus-per-node", o->gpus_per_node, "GPUs per node (default: the device's, 8)");
-  app.add_option("--calibration", o->calibration, "calibration file from `trainbench calibrate`");
+  app.add_option("--calibration", o->calibration,
+                 "calibration file(s) from `trainbench calibrate` (one per job size)");
   app.add_option("--tokens", o->tokens, "tokens to train on")->capture_default_str();
   app.add_option("--global-batch", o->global_batch,
                  "sequences per iteration (default: the preset's published batch)");

@@ -1,5 +1,6 @@
 #include "calibration.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <limits>
@@ -33,6 +34,10 @@ double work(OpKind k, double flops, double bytes) { return k == OpKind::memory ?
 }  // namespace
 
 nlohmann::json Calibration::to_json() const {
+  nlohmann::json tiers = nlohmann::json::array();
+  for (const auto& [n, t] : collectives) {
+    tiers.push_back({{"ranks", n}, {"bytes_per_s", t.bytes_per_s}, {"latency_s", t.latency_s}});
+  }
   nlohmann::json ops_json = nlohmann::json::array();
   for (const CalibratedOp& o : ops) {
     ops_json.push_back({{"op", o.op},
@@ -41,16 +46,18 @@ nlohmann::json Calibration::to_json() const {
                         {"kind", kind_name(o.kind)},
                         {"flops", o.flops},
                         {"bytes", o.bytes},
-                        {"seconds", o.seconds}});
+                        {"seconds", o.seconds},
+                        {"threads", o.threads},
+                        {"ranks", o.ranks}});
   }
   return {{"schema", "trainbench.calibration/1"},
           {"device", device},
           {"device_kind", device_kind},
           {"threads", threads},
+          {"cores", cores},
           {"created", created},
           {"memory_bytes", memory_bytes},
-          {"intra_node",
-           {{"bytes_per_s", intra_node.bytes_per_s}, {"latency_s", intra_node.latency_s}}},
+          {"collectives", tiers},
           {"checkpoint_write_bytes_per_s", checkpoint_write_bytes_per_s},
           {"ops", ops_json}};
 }
@@ -68,11 +75,12 @@ Calibration Calibration::from_json(const nlohmann::json& j, const std::string& p
     c.device = j.at("device").get<std::string>();
     c.device_kind = j.at("device_kind").get<std::string>();
     c.threads = j.value("threads", 0);
+    c.cores = j.value("cores", 0);
     c.created = j.value("created", std::string());
     c.memory_bytes = j.value("memory_bytes", 0.0);
-    if (j.contains("intra_node")) {
-      c.intra_node.bytes_per_s = j["intra_node"].at("bytes_per_s").get<double>();
-      c.intra_node.latency_s = j["intra_node"].at("latency_s").get<double>();
+    for (const auto& t : j.value("collectives", nlohmann::json::array())) {
+      c.collectives[t.at("ranks").get<int>()] = {t.at("bytes_per_s").get<double>(),
+                                                 t.at("latency_s").get<double>()};
     }
     c.checkpoint_write_bytes_per_s = j.value("checkpoint_write_bytes_per_s", 0.0);
     const auto& ops = j.at("ops");
@@ -88,6 +96,8 @@ Calibration Calibration::from_json(const nlohmann::json& j, const std::string& p
       op.flops = o.at("flops").get<double>();
       op.bytes = o.at("bytes").get<double>();
       op.seconds = o.at("seconds").get<double>();
+      op.threads = o.value("threads", 0);
+      op.ranks = o.value("ranks", 1);
       if (!(op.seconds > 0) || !std::isfinite(op.seconds)) {
         throw std::invalid_argument(where + ": seconds " + o.at("seconds").dump() +
                                     " (expected a positive time)");
@@ -103,21 +113,27 @@ Calibration Calibration::from_json(const nlohmann::json& j, const std::string& p
   return c;
 }
 
-std::optional<double> Calibration::exact_seconds(const OpCost& o,
-                                                 const std::string& precision) const {
+std::optional<double> Calibration::exact_seconds(const OpCost& o, const std::string& precision,
+                                                 int op_threads, int op_ranks) const {
   for (const CalibratedOp& c : ops) {
-    if (c.op == o.op && c.precision == precision && c.dims == o.dims) return c.seconds;
+    if (c.op == o.op && c.precision == precision && c.dims == o.dims && c.threads == op_threads &&
+        c.ranks == op_ranks) {
+      return c.seconds;
+    }
   }
   return std::nullopt;
 }
 
-std::optional<double> Calibration::nearest_rate(const OpCost& o,
-                                                const std::string& precision) const {
+std::optional<double> Calibration::nearest_rate(const OpCost& o, const std::string& precision,
+                                                int op_threads, int op_ranks) const {
   const double want = work(o.kind, o.flops, o.bytes);
   double best_distance = std::numeric_limits<double>::infinity(), rate = 0;
   for (const CalibratedOp& c : ops) {
     const double have = work(c.kind, c.flops, c.bytes);
-    if (c.op != o.op || c.precision != precision || !(have > 0) || !(want > 0)) continue;
+    if (c.op != o.op || c.precision != precision || c.threads != op_threads ||
+        c.ranks != op_ranks || !(have > 0) || !(want > 0)) {
+      continue;
+    }
     const double d = std::abs(std::log(have / want));
     if (d < best_distance) {
       best_distance = d;
@@ -126,6 +142,41 @@ std::optional<double> Calibration::nearest_rate(const OpCost& o,
   }
   if (rate > 0) return rate;
   return std::nullopt;
+}
+
+void Calibration::merge(const Calibration& other) {
+  if (other.device_kind != device_kind || other.device != device) {
+    throw std::invalid_argument(other.path + ": device '" + other.device + "' (expected '" +
+                                device + "' of " + path + ": one machine's calibrations)");
+  }
+  ops.insert(ops.end(), other.ops.begin(), other.ops.end());
+  for (const auto& [n, t] : other.collectives) collectives[n] = t;
+  path += "+" + other.path;
+}
+
+LinkTier fit_all_reduce_tier(int n, const std::vector<std::pair<double, double>>& points) {
+  // Weighted least squares of t = a + b·S with weights 1/t² (relative error).
+  double sw = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+  for (const auto& [S, t] : points) {
+    const double w = 1.0 / (t * t);
+    sw += w;
+    sx += w * S;
+    sy += w * t;
+    sxx += w * S * S;
+    sxy += w * S * t;
+  }
+  const double det = sw * sxx - sx * sx;
+  if (n < 2 || points.size() < 2 || !(det > 0)) {
+    throw std::invalid_argument("all-reduce fit: " + std::to_string(points.size()) +
+                                " sizes over " + std::to_string(n) +
+                                " ranks (expected at least 2 of each)");
+  }
+  const double b = (sw * sxy - sx * sy) / det, a = (sy - b * sx) / sw;
+  if (!(b > 0)) throw std::invalid_argument("all-reduce fit: times do not grow with size");
+  LinkTier t;
+  t.latency_s = std::max(0.0, a) / (2.0 * (n - 1));
+  t.bytes_per_s = 2.0 * (n - 1) / n / b;
+  return t;
 }
 
 Calibration load_calibration(const std::string& path) {

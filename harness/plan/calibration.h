@@ -6,6 +6,7 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,31 +24,45 @@ struct CalibratedOp {
   OpKind kind = OpKind::memory;
   double flops = 0, bytes = 0;  // per call, as op_costs counts them
   double seconds = 0;           // median per call
+  int threads = 0;              // CPU threads it ran on (0: the backend's default)
+  int ranks = 1;                // processes running operations at once (an MPI job's ranks)
 };
 
 struct Calibration {
   std::string path;         // where it was read from ("" when made in this process)
   std::string device;       // e.g. "cpu: AMD EPYC 9454P (2 threads)", "NVIDIA H200"
   std::string device_kind;  // cpu | cuda
-  int threads = 0;          // CPU threads the operations ran on
+  int threads = 0;          // CPU threads asked for (0: the OpenMP default)
+  int cores = 0;            // the machine's hardware threads
   std::string created;      // UTC timestamp
   double memory_bytes = 0;  // what the device offers (available RAM on a CPU)
   std::vector<CalibratedOp> ops;
-  // Point-to-point tier fitted to measured collectives (α–β); bytes_per_s 0 when none.
-  LinkTier intra_node;
+  // Per job size (ranks), the α–β tier fitted to the ranks' measured all-reduce times.
+  std::map<int, LinkTier> collectives;
   double checkpoint_write_bytes_per_s = 0;  // one process writing a state file (fsync'd)
 
   nlohmann::json to_json() const;
   // Throws std::invalid_argument("PATH: what (expected …)") on a malformed file.
   static Calibration from_json(const nlohmann::json& j, const std::string& path);
 
-  // The measured seconds of exactly this operation (op, shape, precision), if measured.
-  std::optional<double> exact_seconds(const OpCost& o, const std::string& precision) const;
+  // The measured seconds of exactly this operation (op, shape, precision, threads), if
+  // measured.
+  std::optional<double> exact_seconds(const OpCost& o, const std::string& precision,
+                                      int op_threads = 0, int op_ranks = 1) const;
   // The measured rate — FLOP/s for GEMMs and attention, bytes/s otherwise — of the measured
   // operation of the same op and precision nearest in size (log of FLOPs or bytes); nullopt
   // when none of that op and precision was measured.
-  std::optional<double> nearest_rate(const OpCost& o, const std::string& precision) const;
+  std::optional<double> nearest_rate(const OpCost& o, const std::string& precision,
+                                     int op_threads = 0, int op_ranks = 1) const;
+  // Adds another calibration's measurements (a file per job size); throws on a different
+  // device.
+  void merge(const Calibration& other);
 };
+
+// The α–β tier fitted to measured all-reduce times over n ranks, (bytes, seconds) pairs:
+// t = 2(n−1)·α + 2(n−1)/n · S / bw, least squares in relative error. Throws
+// std::invalid_argument when n < 2, fewer than two sizes, or times that do not grow.
+LinkTier fit_all_reduce_tier(int n, const std::vector<std::pair<double, double>>& points);
 
 // Throws std::invalid_argument naming the file and what is wrong with it.
 Calibration load_calibration(const std::string& path);

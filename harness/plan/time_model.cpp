@@ -55,15 +55,18 @@ double point_to_point_s(double bytes, const LinkTier& t, double efficiency) {
 struct Pricer {
   const TimeModelInputs& in;
   const std::string& precision;
+  double contention = 1;  // compute time relative to the calibration's (shared cores)
   bool used_calibration = false, used_datasheet = false;
 
-  double seconds(const OpCost& o) {
+  double seconds(const OpCost& o) { return contention * priced(o); }
+
+  double priced(const OpCost& o) {
     if (in.calibration) {
-      if (auto s = in.calibration->exact_seconds(o, precision)) {
+      if (auto s = in.calibration->exact_seconds(o, precision, in.threads, in.ranks)) {
         used_calibration = true;
         return *s;
       }
-      if (auto rate = in.calibration->nearest_rate(o, precision)) {
+      if (auto rate = in.calibration->nearest_rate(o, precision, in.threads, in.ranks)) {
         used_calibration = true;
         return (o.kind == OpKind::memory ? o.bytes : o.flops) / *rate;
       }
@@ -124,6 +127,12 @@ IterationPrediction predict_iteration(const ModelConfig& m, const PlanCandidate&
                                 "model chunk per layer)");
   }
   Pricer price{in, c.precision};
+  if (in.shared_cores > 0 && in.ranks > 1 && c.pp > 1) {
+    const double threads = std::max(1, in.threads), cores = in.shared_cores;
+    const double busy = in.ranks * mb / (mb + double(c.pp - 1) / c.virtual_stages);
+    price.contention =
+        std::max(cores, busy * threads) / std::max(cores, double(in.ranks) * threads);
+  }
   const double e = activation_bytes(c.precision);
   const double tokens_mb = double(c.micro_batch) * m.seq_len;
   // Activation exchanged per micro-batch: b·s·h values (÷ t with sequence parallelism).

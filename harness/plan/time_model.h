@@ -51,6 +51,15 @@ struct TimeModelInputs {
   Efficiencies efficiency;
   int gpus_per_node = 8;
   double bucket_bytes = 25.0 * (1 << 20);  // data-parallel gradient bucket
+  // A calibrated CPU: each rank's threads and the job's ranks, the calibration's keys (its
+  // operations were timed with that many ranks running them at once).
+  int threads = 0;
+  int ranks = 1;
+  // Ranks sharing one machine's `shared_cores` hardware threads (a CPU job; 0: every rank has
+  // its own device). A calibration timed each operation with all the job's ranks busy; a
+  // pipeline keeps on average only ranks·m/(m + (p−1)/v) of them busy (its bubble idles the
+  // rest), so on oversubscribed cores its operations run that much less contended.
+  int shared_cores = 0;
 };
 
 // Throws std::invalid_argument when the candidate cannot run the model (global batch not a

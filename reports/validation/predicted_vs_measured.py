@@ -1,43 +1,71 @@
 """The planner's predicted step time of each variant (`trainbench plan --scenario S
---calibration C --json P`) against what `trainbench run S` measured (DIR/results.jsonl: the
-median step time), as a Markdown table with the error of each variant.
+--calibration C --json P`) against what `trainbench run S` measured (the median step time of
+DIR/results.jsonl), as a Markdown table with the error of each variant. Given several
+predictions (one per calibration) and several runs, it compares the median of the
+predictions with the median of the runs' medians, and shows the runs' spread — on a shared
+machine that spread is often as large as the model's error.
 
-    /usr/bin/python3 reports/validation/predicted_vs_measured.py P DIR/results.jsonl
+    /usr/bin/python3 reports/validation/predicted_vs_measured.py \
+        --predicted P1.json [P2.json …] --measured RUN1/results.jsonl [RUN2/results.jsonl …]
 """
+import argparse
 import json
-import sys
+import statistics
+
+
+def load_predictions(paths):
+    out = {}
+    for p in paths:
+        for v in json.load(open(p))["variants"]:
+            out.setdefault(v["variant"], []).append(v)
+    return out
+
+
+def load_measured(paths):
+    out = {}
+    for p in paths:
+        for line in open(p):
+            r = json.loads(line)
+            if r.get("status") == "ok":
+                out.setdefault(r["variant"]["id"], []).append(r["timing"])
+    return out
 
 
 def main():
-    if len(sys.argv) != 3:
-        sys.exit("usage: predicted_vs_measured.py PREDICTION.json RESULTS.jsonl")
-    predicted = {v["variant"]: v for v in json.load(open(sys.argv[1]))["variants"]}
-    rows, errors = [], []
-    for line in open(sys.argv[2]):
-        r = json.loads(line)
-        vid = r["variant"]["id"]
-        if r.get("status") != "ok" or vid not in predicted:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--predicted", nargs="+", required=True)
+    ap.add_argument("--measured", nargs="+", required=True)
+    a = ap.parse_args()
+    predicted, measured = load_predictions(a.predicted), load_measured(a.measured)
+    print("| variant | measured step ms (median of runs) | runs' range ms | predicted ms | error | "
+          "forward ms measured / predicted | backward + recompute ms | optimizer ms |")
+    print("|---|---|---|---|---|---|---|---|")
+    errors = []
+    for vid, preds in predicted.items():
+        if vid not in measured:
             continue
-        measured = r["timing"]["step_s"]["median"]
-        pred = predicted[vid]["predicted_step_s"]
-        err = pred / measured - 1
+        steps = [t["step_s"]["median"] for t in measured[vid]]
+        m = statistics.median(steps)
+        p = statistics.median(v["predicted_step_s"] for v in preds)
+        err = p / m - 1
         errors.append(abs(err))
-        phases = r["timing"].get("phases_s", {})
-        def med(k):
-            return phases.get(k, {}).get("median", float("nan"))
-        b = predicted[vid]["time_breakdown_s"]
-        rows.append(f"| {vid} | {1e3 * measured:.2f} | {1e3 * pred:.2f} | {100 * err:+.1f}% | "
-                    f"{1e3 * med('forward'):.2f} / {1e3 * b['forward']:.2f} | "
-                    f"{1e3 * (med('backward') + med('recompute') if 'recompute' in phases else med('backward')):.2f} / "
-                    f"{1e3 * (b['backward'] + b['recompute']):.2f} | "
-                    f"{1e3 * med('optimizer'):.2f} / {1e3 * b['optimizer']:.2f} |")
-    print("| variant | measured step ms (median) | predicted ms | error | forward ms measured / predicted | "
-          "backward (+recompute) ms | optimizer ms |")
-    print("|---|---|---|---|---|---|---|")
-    print("\n".join(rows))
+
+        def phase(*names):
+            return statistics.median(sum(t["phases_s"].get(n, {}).get("median", 0.0) for n in names)
+                                     for t in measured[vid])
+
+        def part(*names):
+            return statistics.median(sum(v["time_breakdown_s"][n] for n in names) for v in preds)
+
+        print(f"| {vid} | {1e3 * m:.1f} | {1e3 * min(steps):.1f}–{1e3 * max(steps):.1f} | "
+              f"{1e3 * p:.1f} | {100 * err:+.1f}% | "
+              f"{1e3 * phase('forward'):.1f} / {1e3 * part('forward'):.1f} | "
+              f"{1e3 * phase('backward', 'recompute'):.1f} / {1e3 * part('backward', 'recompute'):.1f} | "
+              f"{1e3 * phase('optimizer'):.1f} / {1e3 * part('optimizer'):.1f} |")
     if errors:
-        print(f"\nMean absolute error {100 * sum(errors) / len(errors):.1f}%, worst "
-              f"{100 * max(errors):.1f}% over {len(errors)} variants")
+        print(f"\nMean absolute error {100 * statistics.mean(errors):.1f}%, worst "
+              f"{100 * max(errors):.1f}% over {len(errors)} variants "
+              f"({len(a.predicted)} calibrations, {len(a.measured)} runs)")
 
 
 if __name__ == "__main__":
