@@ -6,8 +6,6 @@
 // scenario's N-rank variants: every rank times each operation at once, on the threads `run`
 // gives a rank, the slowest rank's time is kept, and the ranks' all-reduce is measured and
 // fitted to the α–β tier; `trainbench plan` takes one file per job size.
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <fmt/core.h>
 
@@ -29,6 +27,7 @@
 #include "../parallel/mpi_comm.h"
 #include "../plan/available_memory.h"
 #include "../plan/calibration.h"
+#include "../io/safetensors_file.h"
 #include "../plan/op_timer.h"
 #include "../plan/time_model.h"
 #include "../results/environment.h"
@@ -83,27 +82,32 @@ void collect(const ModelConfig& m, const RunConfig& r, std::vector<Pending>& ops
   }
 }
 
-// Bytes per second of writing `bytes` to a new file in `dir` and fsync'ing it.
+// Bytes per second of writing a training-state-like file of `bytes` — fp32 tensors standing
+// for weights and AdamW's two moments — in `dir` through the writer `step --save-state` uses
+// (io/safetensors_file.h: streamed, fsync'd, renamed into place).
 double measure_write_bandwidth(const std::filesystem::path& dir, std::size_t bytes) {
-  const std::filesystem::path p = dir / ".trainbench-calibrate-write.tmp";
-  std::vector<char> block(std::size_t{8} << 20, 1);
-  const auto t0 = std::chrono::steady_clock::now();
-  const int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0)
-    throw std::invalid_argument("--out directory " + dir.string() + ": cannot write a file there");
-  std::size_t done = 0;
-  bool ok = true;
-  while (done < bytes && ok) {
-    const std::size_t n = std::min(block.size(), bytes - done);
-    ok = ::write(fd, block.data(), n) == static_cast<ssize_t>(n);
-    done += n;
+  const std::filesystem::path p = dir / ".trainbench-calibrate-state.safetensors";
+  constexpr std::int64_t kTensor = std::int64_t{2} << 20;  // floats: 8 MiB tensors
+  const auto tensors = static_cast<int>(bytes / (kTensor * sizeof(float)));
+  SafetensorsWriter w;
+  for (int i = 0; i < tensors; ++i) {
+    const char* kind = i % 3 == 0 ? "weight" : i % 3 == 1 ? "optimizer.m" : "optimizer.v";
+    w.add(std::string(kind) + "." + std::to_string(i), "F32", {kTensor}, [](void* dst) {
+      auto* f = static_cast<float*>(dst);
+      for (std::int64_t j = 0; j < kTensor; ++j) f[j] = 1e-3f * static_cast<float>(j % 1000);
+    });
   }
-  ok = ok && ::fsync(fd) == 0;
-  ::close(fd);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::uint64_t written = 0;
+  try {
+    written = w.write(p.string(), "calibration state file");
+  } catch (const std::runtime_error& e) {
+    throw std::invalid_argument("--out directory " + dir.string() +
+                                ": cannot write a state file there (" + e.what() + ")");
+  }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::filesystem::remove(p);
-  if (!ok) throw std::runtime_error("calibration write test to " + p.string() + " failed");
-  return double(bytes) / s;
+  return double(written) / s;
 }
 
 // The job's ranks: under mpirun/srun every rank times the same operations at once (so each
@@ -243,7 +247,7 @@ int run_calibrate(const CalibrateOptions& o) {
   const std::filesystem::path dir =
       std::filesystem::absolute(std::filesystem::path(o.out)).parent_path();
   cal.checkpoint_write_bytes_per_s = measure_write_bandwidth(dir, std::size_t{256} << 20);
-  fmt::print("state checkpoint write: {:.3g} GB/s (256 MiB, fsync'd, in {})\n",
+  fmt::print("state checkpoint write: {:.3g} GB/s (256 MiB safetensors, fsync'd, in {})\n",
              cal.checkpoint_write_bytes_per_s / 1e9, dir.string());
   save_calibration(cal, o.out);
   fmt::print("wrote {}\n", o.out);
