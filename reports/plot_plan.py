@@ -32,9 +32,10 @@ TOP_PLOTTED = 10
 MEMORY = ["parameters", "gradients", "optimizer_state", "activations", "workspace",
           "communication", "emulation"]
 COMPONENTS = ["forward", "backward", "recompute", "tensor_parallel_comm", "pipeline_comm",
-              "pipeline_bubble", "data_parallel_comm", "optimizer"]
+              "pipeline_bubble", "data_parallel_comm", "expert_parallel_comm", "optimizer"]
 COMPONENT_LABELS = {"tensor_parallel_comm": "tensor comm", "pipeline_comm": "pipeline comm",
-                    "pipeline_bubble": "pipeline bubble", "data_parallel_comm": "data comm"}
+                    "pipeline_bubble": "pipeline bubble", "data_parallel_comm": "data comm",
+                    "expert_parallel_comm": "expert all-to-all"}
 # The run report's colours for the same things (plotstyle: phases, comm by dimension, bubble).
 COMPONENT_COLORS = {"forward": plotstyle.PHASE_COLORS["forward"],
                     "backward": plotstyle.PHASE_COLORS["backward"],
@@ -43,6 +44,7 @@ COMPONENT_COLORS = {"forward": plotstyle.PHASE_COLORS["forward"],
                     "tensor_parallel_comm": plotstyle.COMM_COLORS["tensor"],
                     "pipeline_comm": plotstyle.COMM_COLORS["pipeline"],
                     "data_parallel_comm": plotstyle.COMM_COLORS["data"],
+                    "expert_parallel_comm": "#CC79A7",
                     "pipeline_bubble": plotstyle.BUBBLE_COLOR}
 CAPACITY_COLOR = "#A11111"
 EXTRA_COLORS = ["#BBBBBB", "#999999", "#777777", "#DDDDDD"]

@@ -129,10 +129,11 @@ void print_entries(const PlanRequest& r, const PlanResult& res, int top) {
     const TimeBreakdown& t = b.iteration.time;
     fmt::print(
         "best: forward {:.3g} s, backward {:.3g} s, recompute {:.3g} s, tensor-parallel comm "
-        "{:.3g} s, pipeline comm {:.3g} s, bubble {:.3g} s, data-parallel comm {:.3g} s, "
+        "{:.3g} s, pipeline comm {:.3g} s, bubble {:.3g} s, data-parallel comm {:.3g} s, expert "
+        "all-to-all {:.3g} s, "
         "optimizer {:.3g} s\n",
         t.forward, t.backward, t.recompute, t.tensor_parallel_comm, t.pipeline_comm,
-        t.pipeline_bubble, t.data_parallel_comm, t.optimizer);
+        t.pipeline_bubble, t.data_parallel_comm, t.expert_parallel_comm, t.optimizer);
     std::string mem;
     for (std::size_t i = 0; i < kMemoryCategoryCount; ++i) {
       if (b.memory.bytes[i] <= 0) continue;

@@ -21,7 +21,8 @@ nlohmann::json time_breakdown_json(const TimeBreakdown& t) {
           {"pipeline_comm", t.pipeline_comm},
           {"pipeline_bubble", t.pipeline_bubble},
           {"data_parallel_comm", t.data_parallel_comm},
-          {"optimizer", t.optimizer}};
+          {"optimizer", t.optimizer},
+          {"expert_parallel_comm", t.expert_parallel_comm}};
 }
 
 nlohmann::json plan_entry_json(const PlanEntry& e, int rank) {

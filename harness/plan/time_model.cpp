@@ -14,6 +14,16 @@ namespace {
 // count split as Megatron splits it: QKV and fc column-parallel, proj and fc2 row-parallel,
 // LayerNorms and the row-parallel biases replicated), with the embeddings on the first stage
 // and the tied LM head and final LayerNorm on the last (its own copy when p > 1).
+// Expert-stack parameters on a rank of `layers` blocks that expert parallelism splits over
+// the data-parallel group (so they are not all-reduced: their gradients already sum every
+// replica's tokens, model/gpt.h).
+double split_expert_parameters(const ModelConfig& m, const PlanCandidate& c, int layers) {
+  if (!c.expert_parallel || !m.moe.enabled()) return 0;
+  const double h = m.d_model;
+  const int moe = layers / std::max(1, m.moe.every);
+  return std::floor(moe * double(m.moe.experts) / c.dp * (8 * h * h + 5 * h));
+}
+
 double rank_parameters(const ModelConfig& m, const PlanCandidate& c, int layers, bool first,
                        bool last) {
   // Whole parameters: the calibration measures the per-parameter operations at this count.
@@ -86,9 +96,11 @@ struct Pricer {
 };
 
 struct StageTime {
-  double forward = 0, backward = 0, recompute = 0, tp_comm = 0, pp_comm = 0;
+  double forward = 0, backward = 0, recompute = 0, tp_comm = 0, pp_comm = 0, ep_comm = 0;
   double optimizer = 0, backward_flops = 0, flops = 0, recompute_flops = 0;
-  double per_micro_batch() const { return forward + backward + recompute + tp_comm + pp_comm; }
+  double per_micro_batch() const {
+    return forward + backward + recompute + tp_comm + pp_comm + ep_comm;
+  }
 };
 
 }  // namespace
@@ -104,6 +116,11 @@ std::vector<double> stage_parameter_counts(const ModelConfig& m, const PlanCandi
 double ring_all_reduce_s(double bytes, int n, const LinkTier& t, double efficiency) {
   if (n <= 1) return 0;
   return 2.0 * (n - 1) * t.latency_s + 2.0 * (n - 1) / n * bytes / (t.bytes_per_s * efficiency);
+}
+
+double all_to_all_s(double bytes, int n, const LinkTier& t, double efficiency) {
+  if (n <= 1) return 0;
+  return (n - 1) * t.latency_s + double(n - 1) / n * bytes / (t.bytes_per_s * efficiency);
 }
 
 double pipeline_bubble_fraction(int p, int v, int m) {
@@ -172,6 +189,17 @@ IterationPrediction predict_iteration(const ModelConfig& m, const PlanCandidate&
     }
     // Pipeline: each model chunk receives its input and sends its output gradient once per
     // micro-batch; the neighbours are tp·dp ranks apart.
+    // Expert parallelism (GShard, Lepikhin et al. 2021): per MoE block and micro-batch, the
+    // padded dispatch and the combine all-to-all forward and both again backward, each of the
+    // experts' capacity rows, E·⌈cf·k·N/E⌉ (≤ E·N) of h values, over the data-parallel group.
+    if (c.expert_parallel && m.moe.enabled()) {
+      const double N = tokens_mb, E = m.moe.experts;
+      const double rows = E * std::min(N, std::ceil(m.moe.capacity_factor * m.moe.top_k * N / E));
+      const int moe = layers / std::max(1, m.moe.every);
+      st.ep_comm =
+          4.0 * moe *
+          all_to_all_s(e * rows * m.d_model, c.dp, tier(in, c.tp, c.dp), in.efficiency.network);
+    }
     if (c.pp > 1) {
       st.pp_comm = 2.0 * c.virtual_stages *
                    point_to_point_s(act_bytes, tier(in, c.tp * c.dp, 2), in.efficiency.network);
@@ -186,7 +214,7 @@ IterationPrediction predict_iteration(const ModelConfig& m, const PlanCandidate&
     // buckets issued as backward produces them; all but the last bucket hide behind the last
     // micro-batch's backward.
     if (c.dp > 1) {
-      const double grads = 4.0 * params;
+      const double grads = 4.0 * (params - split_expert_parameters(m, c, layers));
       const double t_dp =
           ring_all_reduce_s(grads, c.dp, tier(in, c.tp, c.dp), in.efficiency.network);
       const double last_bucket = t_dp * std::min(1.0, in.bucket_bytes / grads);
@@ -201,6 +229,7 @@ IterationPrediction predict_iteration(const ModelConfig& m, const PlanCandidate&
   out.time.recompute = mb * slowest.recompute;
   out.time.tensor_parallel_comm = mb * slowest.tp_comm;
   out.time.pipeline_comm = mb * slowest.pp_comm;
+  out.time.expert_parallel_comm = mb * slowest.ep_comm;
   // 1F1B and GPipe idle (p − 1) stage-times per iteration; interleaving divides it by v
   // (Narayanan et al. 2021, §2.2).
   out.time.pipeline_bubble = pipeline_bubble_fraction(c.pp, c.virtual_stages, mb) * mb * slowest_mb;

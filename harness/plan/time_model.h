@@ -29,9 +29,10 @@ struct TimeBreakdown {
   double forward = 0, backward = 0, recompute = 0;
   double tensor_parallel_comm = 0, pipeline_comm = 0, pipeline_bubble = 0;
   double data_parallel_comm = 0, optimizer = 0;
+  double expert_parallel_comm = 0;  // the MoE dispatch and combine all-to-alls
   double iteration() const {
     return forward + backward + recompute + tensor_parallel_comm + pipeline_comm + pipeline_bubble +
-           data_parallel_comm + optimizer;
+           data_parallel_comm + optimizer + expert_parallel_comm;
   }
 };
 
@@ -74,6 +75,10 @@ std::vector<double> stage_parameter_counts(const ModelConfig& m, const PlanCandi
 // Ring all-reduce of `bytes` over n ranks on one tier: 2(n−1) steps of latency, and each rank
 // sends 2(n−1)/n of the data (Patarasuk & Yuan 2009; nccl-tests' bus bandwidth).
 double ring_all_reduce_s(double bytes, int n, const LinkTier& tier, double efficiency);
+
+// All-to-all of `bytes` per rank over n ranks on one tier: each rank sends (n−1)/n of its
+// buffer, one message to each peer (nccl-tests' bus bandwidth × (n−1)/n).
+double all_to_all_s(double bytes, int n, const LinkTier& tier, double efficiency);
 
 // The bubble of a pipeline of p stages, v model chunks per stage and m micro-batches, as a
 // fraction of the ideal m·t (Narayanan et al. 2021, §2.2.1-2): (p − 1)/(v·m).

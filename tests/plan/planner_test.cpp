@@ -98,6 +98,28 @@ TEST(PlanTime, MoreGpusOfTheSameSplitTrainFaster) {
   EXPECT_GT(t8, t4 / 2);  // communication does not shrink with dp
 }
 
+TEST(PlanTime, ExpertParallelAllToAllByHand) {
+  ModelConfig m = gpt3("gpt3-1.3b");
+  m.moe = MoeConfig{8, 2, 1.25, 2, 0.01, 0};
+  const Accelerator& a = accelerator("h100-sxm");
+  PlanCandidate c;
+  c.dp = 8;
+  c.micro_batch = 1;
+  c.expert_parallel = true;
+  const IterationPrediction p = predict_iteration(m, c, 8, h100(a));
+  // 12 MoE blocks; capacity ⌈1.25·2·2048/8⌉ = 640 rows per expert, 8·640 rows of 2048 bf16
+  // values; dispatch and combine, forward and backward: 4 all-to-alls per block.
+  const double bytes = 2.0 * 8 * 640 * 2048;
+  EXPECT_NEAR(p.time.expert_parallel_comm, 4 * 12 * all_to_all_s(bytes, 8, a.intra_node, 0.8),
+              1e-12);
+  EXPECT_NEAR(all_to_all_s(bytes, 8, a.intra_node, 0.8), 7 * 5e-6 + 7.0 / 8 * bytes / (450e9 * 0.8),
+              1e-12);
+  // Replicated experts: no all-to-all, and every expert's gradient joins the all-reduce.
+  c.expert_parallel = false;
+  const IterationPrediction r = predict_iteration(m, c, 8, h100(a));
+  EXPECT_EQ(r.time.expert_parallel_comm, 0);
+}
+
 double category(const MemoryPrediction& p, MemoryCategory c) { return p.at(c); }
 
 MemoryPrediction memory(const ModelConfig& m, const PlanCandidate& c, int global_batch) {
