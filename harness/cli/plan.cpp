@@ -243,6 +243,19 @@ int run_plan(const PlanOptions& o) {
     throw std::invalid_argument("--mtbf-hours " + std::to_string(o.mtbf_hours) +
                                 " (expected a positive number of hours per GPU)");
   }
+  if (o.global_batch < 0) {
+    throw std::invalid_argument("--global-batch " + std::to_string(o.global_batch) +
+                                " (expected a positive number of sequences, or 0 for the "
+                                "preset's)");
+  }
+  if (o.price && !(*o.price >= 0)) {
+    throw std::invalid_argument("--price-per-gpu-hour " + std::to_string(*o.price) +
+                                " (expected dollars >= 0)");
+  }
+  if (!(o.restart_minutes >= 0)) {
+    throw std::invalid_argument("--restart-minutes " + std::to_string(o.restart_minutes) +
+                                " (expected minutes >= 0)");
+  }
   r.restart_s = o.restart_minutes * 60;
   r.storage_bytes_per_s_per_gpu = positive("--storage-gbps", o.storage_gbps) * 1e9;
   if (o.intra_gbps)

@@ -38,6 +38,16 @@ void check_request(const PlanRequest& r) {
     throw std::invalid_argument("--memory-headroom " + std::to_string(r.memory_headroom) +
                                 " (expected a fraction in (0, 1])");
   }
+  for (const auto& [flag, pin] : {std::pair{"--dp", r.dp},
+                                  {"--tp", r.tp},
+                                  {"--pp", r.pp},
+                                  {"--virtual-stages", r.virtual_stages},
+                                  {"--micro-batch", r.micro_batch}}) {
+    if (pin && *pin < 1) {
+      throw std::invalid_argument(std::string(flag) + " " + std::to_string(*pin) +
+                                  " (expected at least 1)");
+    }
+  }
   if (r.tp && r.model.n_head % *r.tp != 0) {
     throw std::invalid_argument("--tp " + std::to_string(*r.tp) +
                                 " does not divide heads = " + std::to_string(r.model.n_head) +

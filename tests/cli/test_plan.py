@@ -57,6 +57,10 @@ def test_nothing_fits_is_an_error(trainbench):
     ([*A100, "--gpus", "64", "--tp", "7"], ["--tp 7 does not divide heads = 96"]),
     ([*A100, "--gpus", "64", "--tp", "8", "--pp", "16"], ["--gpus 64", "dp·tp·pp"]),
     ([*A100, "--gpus", "64", "--precision", "fp8"], ["fp8", "A100"]),
+    ([*A100, "--gpus", "64", "--micro-batch", "0"], ["--micro-batch 0", "expected at least 1"]),
+    ([*A100, "--gpus", "64", "--pp", "0"], ["--pp 0", "expected at least 1"]),
+    ([*A100, "--gpus", "64", "--tp", "-2"], ["--tp -2", "expected at least 1"]),
+    ([*A100, "--gpus", "64", "--tokens", "0"], ["--tokens", "expected a positive token count"]),
 ])
 def test_bad_plan_requests(trainbench, args, fragments):
     assert_one_line_error(run(trainbench, *PLAN, *args), *fragments)
