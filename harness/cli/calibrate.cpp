@@ -24,10 +24,10 @@
 #include <tuple>
 #include <vector>
 
+#include "../io/safetensors_file.h"
 #include "../parallel/mpi_comm.h"
 #include "../plan/available_memory.h"
 #include "../plan/calibration.h"
-#include "../io/safetensors_file.h"
 #include "../plan/op_timer.h"
 #include "../plan/time_model.h"
 #include "../results/environment.h"
@@ -167,6 +167,10 @@ int run_calibrate(const CalibrateOptions& o) {
                                   "variant's dp·tp·pp: run it under mpirun -np N)");
     }
   } else {
+    if (o.batch < 1) {
+      throw std::invalid_argument("--batch " + std::to_string(o.batch) +
+                                  " (expected at least 1 sequence)");
+    }
     const ResolvedModel m = resolve(o.model);
     RunConfig r;
     r.micro_batch = o.batch;
