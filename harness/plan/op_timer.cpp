@@ -66,10 +66,10 @@ OpTiming time_operation(Backend& be, const OpCost& o, const std::string& precisi
     Tensor x = a.make(act, {n, in}), w = a.make(act, {out, in}), bias = a.make(f32, {out});
     Tensor y = a.make(head ? f32 : act, {n, out});
     if (o.op == "matmul_forward") {
-      call = [&, x, w, bias, y] { be.matmul_forward(y, x, w, head ? Tensor{} : bias, false, gp); };
+      call = [=, &be] { be.matmul_forward(y, x, w, head ? Tensor{} : bias, false, gp); };
     } else {
       Tensor dx = a.make(act, {n, in}), dw = a.make(f32, {out, in}), db = a.make(f32, {out});
-      call = [&, x, w, y, dx, dw, db] {
+      call = [=, &be] {
         be.matmul_backward(dx, dw, head ? Tensor{} : db, y, x, w, gp);
       };
     }
@@ -79,10 +79,10 @@ OpTiming time_operation(Backend& be, const OpCost& o, const std::string& precisi
     Tensor out = a.make(act, {B, T, C});
     be.attention_forward(out, probs, qkv, int(NH));  // valid probabilities for backward
     if (o.op == "attention_forward") {
-      call = [&, qkv, probs, out] { be.attention_forward(out, probs, qkv, int(NH)); };
+      call = [=, &be] { be.attention_forward(out, probs, qkv, int(NH)); };
     } else {
       Tensor dqkv = a.make(act, {B, T, 3 * C}), scratch = a.make(act, {B, NH, T, T});
-      call = [&, qkv, probs, out, dqkv, scratch] {
+      call = [=, &be] {
         be.attention_backward(dqkv, scratch, out, qkv, probs, int(NH));
       };
     }
@@ -93,62 +93,62 @@ OpTiming time_operation(Backend& be, const OpCost& o, const std::string& precisi
     Tensor w = a.make(f32, {C}, 1.0), b = a.make(f32, {C});
     be.layernorm_forward(y, mean, rstd, x, w, b);
     if (o.op == "layernorm_forward") {
-      call = [&, x, y, mean, rstd, w, b] { be.layernorm_forward(y, mean, rstd, x, w, b); };
+      call = [=, &be] { be.layernorm_forward(y, mean, rstd, x, w, b); };
     } else {
       Tensor dx = a.make(act, {n, C}), dw = a.make(f32, {C}), db = a.make(f32, {C});
-      call = [&, x, y, mean, rstd, w, dx, dw, db] {
+      call = [=, &be] {
         be.layernorm_backward(dx, dw, db, y, x, w, mean, rstd);
       };
     }
   } else if (o.op == "gelu_forward" || o.op == "gelu_backward") {
     Tensor x = a.make(act, {d[0]}, 1.0), y = a.make(act, {d[0]});
     if (o.op == "gelu_forward") {
-      call = [&, x, y] { be.gelu_forward(y, x); };
+      call = [=, &be] { be.gelu_forward(y, x); };
     } else {
       Tensor dy = a.make(act, {d[0]});
-      call = [&, x, y, dy] { be.gelu_backward(y, x, dy); };
+      call = [=, &be] { be.gelu_backward(y, x, dy); };
     }
   } else if (o.op == "add" || o.op == "copy") {
     Tensor x = a.make(act, {d[0]}), y = a.make(act, {d[0]}), z = a.make(act, {d[0]});
     if (o.op == "add") {
-      call = [&, x, y, z] { be.add(z, x, y); };
+      call = [=, &be] { be.add(z, x, y); };
     } else {
-      call = [&, x, z] { be.copy(z, x); };
+      call = [=, &be] { be.copy(z, x); };
     }
   } else if (o.op == "convert") {
     Tensor x = a.make(f32, {d[0]}), y = a.make(activation_dtype(mode), {d[0]});
-    call = [&, x, y] { be.convert(y, x); };
+    call = [=, &be] { be.convert(y, x); };
   } else if (o.op == "embedding_forward" || o.op == "embedding_backward") {
     const std::int64_t n = d[0], C = d[1];
     Tensor tokens = a.make(DType::i32, {1, n}), out = a.make(act, {1, n, C});
     Tensor wte = a.make(f32, {1, C}), wpe = a.make(f32, {n, C});
     if (o.op == "embedding_forward") {
-      call = [&, out, tokens, wte, wpe] { be.embedding_forward(out, tokens, wte, wpe); };
+      call = [=, &be] { be.embedding_forward(out, tokens, wte, wpe); };
     } else {
-      call = [&, out, tokens, wte, wpe] { be.embedding_backward(wte, wpe, out, tokens); };
+      call = [=, &be] { be.embedding_backward(wte, wpe, out, tokens); };
     }
   } else if (o.op == "softmax_ce_forward" || o.op == "softmax_ce_backward") {
     const std::int64_t n = d[0], V = d[1];
     Tensor logits = a.make(f32, {n, V}), losses = a.make(f32, {n});
     Tensor targets = a.make(DType::i32, {n});
     if (o.op == "softmax_ce_forward") {
-      call = [&, logits, losses, targets] {
+      call = [=, &be] {
         be.softmax_cross_entropy_forward(logits, losses, targets);
       };
     } else {
-      call = [&, logits, targets] { be.softmax_cross_entropy_backward(logits, targets, 1e-3); };
+      call = [=, &be] { be.softmax_cross_entropy_backward(logits, targets, 1e-3); };
     }
   } else if (o.op == "fill_zero" || o.op == "sum_squares" || o.op == "adamw_update") {
     Tensor p = a.make(f32, {d[0]});
     if (o.op == "fill_zero") {
-      call = [&, p] { be.fill_zero(p); };
+      call = [=, &be] { be.fill_zero(p); };
     } else if (o.op == "sum_squares") {
-      call = [&, p] { (void)be.sum_squares(p); };
+      call = [=, &be] { (void)be.sum_squares(p); };
     } else {
       Tensor g = a.make(f32, {d[0]}), m = a.make(f32, {d[0]}), v = a.make(f32, {d[0]}, 0.0);
       AdamWParams hp;
       hp.lr = 1e-4;
-      call = [&, p, g, m, v, hp] { be.adamw_update(p, g, m, v, hp); };
+      call = [=, &be] { be.adamw_update(p, g, m, v, hp); };
     }
   } else {
     throw std::invalid_argument("calibration: operation '" + o.op +
