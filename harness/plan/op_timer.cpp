@@ -69,9 +69,7 @@ OpTiming time_operation(Backend& be, const OpCost& o, const std::string& precisi
       call = [=, &be] { be.matmul_forward(y, x, w, head ? Tensor{} : bias, false, gp); };
     } else {
       Tensor dx = a.make(act, {n, in}), dw = a.make(f32, {out, in}), db = a.make(f32, {out});
-      call = [=, &be] {
-        be.matmul_backward(dx, dw, head ? Tensor{} : db, y, x, w, gp);
-      };
+      call = [=, &be] { be.matmul_backward(dx, dw, head ? Tensor{} : db, y, x, w, gp); };
     }
   } else if (o.op == "attention_forward" || o.op == "attention_backward") {
     const std::int64_t B = d[0], NH = d[1], T = d[2], C = d[1] * d[3];
@@ -82,9 +80,7 @@ OpTiming time_operation(Backend& be, const OpCost& o, const std::string& precisi
       call = [=, &be] { be.attention_forward(out, probs, qkv, int(NH)); };
     } else {
       Tensor dqkv = a.make(act, {B, T, 3 * C}), scratch = a.make(act, {B, NH, T, T});
-      call = [=, &be] {
-        be.attention_backward(dqkv, scratch, out, qkv, probs, int(NH));
-      };
+      call = [=, &be] { be.attention_backward(dqkv, scratch, out, qkv, probs, int(NH)); };
     }
   } else if (o.op == "layernorm_forward" || o.op == "layernorm_backward") {
     const std::int64_t n = d[0], C = d[1];
@@ -96,9 +92,7 @@ OpTiming time_operation(Backend& be, const OpCost& o, const std::string& precisi
       call = [=, &be] { be.layernorm_forward(y, mean, rstd, x, w, b); };
     } else {
       Tensor dx = a.make(act, {n, C}), dw = a.make(f32, {C}), db = a.make(f32, {C});
-      call = [=, &be] {
-        be.layernorm_backward(dx, dw, db, y, x, w, mean, rstd);
-      };
+      call = [=, &be] { be.layernorm_backward(dx, dw, db, y, x, w, mean, rstd); };
     }
   } else if (o.op == "gelu_forward" || o.op == "gelu_backward") {
     Tensor x = a.make(act, {d[0]}, 1.0), y = a.make(act, {d[0]});
@@ -132,9 +126,7 @@ OpTiming time_operation(Backend& be, const OpCost& o, const std::string& precisi
     Tensor logits = a.make(f32, {n, V}), losses = a.make(f32, {n});
     Tensor targets = a.make(DType::i32, {n});
     if (o.op == "softmax_ce_forward") {
-      call = [=, &be] {
-        be.softmax_cross_entropy_forward(logits, losses, targets);
-      };
+      call = [=, &be] { be.softmax_cross_entropy_forward(logits, losses, targets); };
     } else {
       call = [=, &be] { be.softmax_cross_entropy_backward(logits, targets, 1e-3); };
     }
