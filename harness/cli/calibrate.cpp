@@ -4,8 +4,9 @@
 // at its real shape and precision on the chosen device, and the write bandwidth of a state
 // checkpoint (a file written and fsync'd next to --out). Under mpirun -np N it calibrates the
 // scenario's N-rank variants: every rank times each operation at once, on the threads `run`
-// gives a rank, the slowest rank's time is kept, and the ranks' all-reduce is measured and
-// fitted to the α–β tier; `trainbench plan` takes one file per job size.
+// gives a rank, the ranks' mean is kept, the ranks' all-reduce is measured and fitted to the
+// α–β tier, and their synchronisation wait after segments of computation is measured;
+// `trainbench plan` takes one file per job size.
 
 #include <fmt/core.h>
 
@@ -34,7 +35,6 @@
 #include "../runner/device.h"
 #include "../runner/rank_setup.h"
 #include "../scenario/scenario.h"
-#include "../train/pipeline_schedule.h"
 #include "commands.h"
 #include "model_options.h"
 
@@ -50,6 +50,7 @@ struct CalibrateOptions {
   std::string device = "auto";
   int threads = 0;
   double min_seconds = 0.05;
+  int passes = 5;
   std::string out;
 };
 
@@ -62,18 +63,15 @@ struct Pending {
 using Seen = std::set<std::tuple<std::string, std::array<std::int64_t, 4>, std::string, int>>;
 
 // The distinct operations (op, shape, precision, threads) of every stage of one
-// configuration, on the threads each of its ranks gets.
+// configuration, on the threads each of its ranks gets: the time model's own list of what a
+// rank runs (plan/time_model.h rank_work), so every operation it prices is measured.
 void collect(const ModelConfig& m, const RunConfig& r, std::vector<Pending>& ops, Seen& seen) {
   const int threads = rank_threads(r);
   const PlanCandidate c = candidate_of(r);
   for (int s = 0; s < c.pp; ++s) {
-    const auto [b, e] = stage_layers(m.n_layer, c.pp, s);
-    // Parameter counts only size the per-iteration operations; the time model asks for the
-    // same counts (plan/time_model.cpp), so measure them with its numbers.
-    const StageWork w = stage_work(m, c, e - b, s == 0, s == c.pp - 1, 0, 0);
+    const StageWork w = rank_work(m, c, s);
     for (const auto* list : {&w.per_micro_batch, &w.per_iteration}) {
       for (const OpCost& o : *list) {
-        if (o.dims[0] == 0) continue;  // sized by parameters: measured below
         if (seen.insert({o.op, o.dims, r.precision, threads}).second) {
           ops.push_back({o, r.precision, threads});
         }
@@ -118,15 +116,51 @@ struct Job {
   void barrier() {
     if (world) world->barrier();
   }
-  // The largest of every rank's value: the slowest rank paces a parallel step.
-  double max(double v) {
-    if (!world) return v;
+  // Every rank's value, in rank order.
+  std::vector<double> gather(double v) {
     std::vector<double> all(static_cast<std::size_t>(size), 0.0);
     all[static_cast<std::size_t>(rank)] = v;
-    world->all_reduce(Tensor(all.data(), DType::f64, {size}));
+    if (world) world->all_reduce(Tensor(all.data(), DType::f64, {size}));
+    return all;
+  }
+  double max(double v) {
+    const std::vector<double> all = gather(v);
     return *std::max_element(all.begin(), all.end());
   }
+  double mean(double v) {
+    double sum = 0;
+    for (const double x : gather(v)) sum += x;
+    return sum / size;
+  }
 };
+
+// The synchronisation wait: every rank computes a segment (the model's GEMM, repeated) and
+// then meets the others at a barrier, as a parallel step's ranks meet at each collective;
+// the mean wait over ranks and repeats is what the segments' jitter costs per collective
+// (the slowest rank arrives last). Segments of about 1 ms, 10 ms, 100 ms and 1 s.
+std::vector<SyncWaitPoint> measure_sync_wait(Job& job, TimedOp& segment_op, double op_s) {
+  using clock = std::chrono::steady_clock;
+  std::vector<SyncWaitPoint> points;
+  int last_calls = 0;
+  for (const double target : {1e-3, 1e-2, 1e-1, 1.0}) {
+    const int calls = std::max(1, static_cast<int>(std::lround(target / op_s)));
+    if (calls == last_calls) continue;
+    last_calls = calls;
+    const int repeats = std::clamp(static_cast<int>(2.0 / target), 5, 50);
+    double segment = 0, wait = 0;
+    job.barrier();
+    for (int i = 0; i < repeats; ++i) {
+      const auto t0 = clock::now();
+      for (int k = 0; k < calls; ++k) segment_op.run();
+      const auto t1 = clock::now();
+      job.barrier();
+      segment += std::chrono::duration<double>(t1 - t0).count();
+      wait += std::chrono::duration<double>(clock::now() - t1).count();
+    }
+    points.push_back({job.mean(segment / repeats), job.mean(wait / repeats)});
+  }
+  return points;
+}
 
 // The ranks' all-reduce time at sizes 4 KiB … 16 MiB (f32, host buffers, mean of 10 calls
 // after 2), fitted to the α–β tier.
@@ -180,28 +214,6 @@ int run_calibrate(const CalibrateOptions& o) {
   std::vector<Pending> ops;
   Seen seen;
   for (const auto& [m, r] : configs) collect(m, r, ops, seen);
-  // Parameter-sized operations (optimizer, gradient zeroing and norm, the 16-bit weight copy)
-  // at each stage's parameter count, as the time model counts them; keyed by the run's
-  // precision as the time model looks them up (they run in fp32).
-  for (const auto& [m, r] : configs) {
-    const PlanCandidate c = candidate_of(r);
-    for (const std::string name : {"fill_zero", "sum_squares", "adamw_update", "convert"}) {
-      if (name == "convert" && activation_bytes(r.precision) >= 4) continue;
-      for (double stage_params : stage_parameter_counts(m, c)) {
-        const double params =
-            name == "adamw_update" && c.zero ? std::floor(stage_params / c.dp) : stage_params;
-        OpCost op;
-        op.op = name;
-        op.kind = OpKind::memory;
-        op.dims = {std::int64_t(params), 0, 0, 0};
-        op.bytes = (name == "adamw_update" ? 28.0 : name == "convert" ? 6.0 : 4.0) * params;
-        if (seen.insert({op.op, op.dims, r.precision, rank_threads(r)}).second) {
-          ops.push_back({op, r.precision, rank_threads(r)});
-        }
-      }
-    }
-  }
-
   const DeviceChoice device = choose_device(o.device);
   Calibration cal;
   const nlohmann::json env = capture_environment("", o.threads);
@@ -221,21 +233,62 @@ int run_calibrate(const CalibrateOptions& o) {
   }
   // One backend per thread count (a parallel variant's ranks each get cores/ranks threads).
   std::map<int, std::unique_ptr<Backend>> backends;
-  for (const Pending& p : ops) {
+  auto backend = [&](const Pending& p) -> Backend& {
     const int threads = p.threads > 0 ? p.threads : o.threads;
     auto& be = backends[threads];
     if (!be) be = make_backend(device, threads, 0);
-    job.barrier();
-    const double seconds = job.max(time_operation(*be, p.op, p.precision, o.min_seconds).median_s);
+    return *be;
+  };
+  // Each pass times every operation once; an operation's time is the median of its passes,
+  // so a transient slowdown of a shared machine moves one pass, not the result. Under mpirun
+  // every rank times it at once and the ranks' mean is kept (their spread is the
+  // synchronisation wait, measured below).
+  std::vector<std::vector<double>> passes(ops.size());
+  for (int pass = 0; pass < o.passes; ++pass) {
+    for (std::size_t i = 0; i < ops.size(); ++i) {
+      job.barrier();
+      const double t =
+          time_operation(backend(ops[i]), ops[i].op, ops[i].precision, o.min_seconds).median_s;
+      passes[i].push_back(job.mean(t));
+    }
+  }
+  const Pending* segment = nullptr;  // the GEMM the sync-wait segments repeat
+  double segment_s = 0;
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    const Pending& p = ops[i];
     const OpCost& op = p.op;
+    std::vector<double>& t = passes[i];
+    std::sort(t.begin(), t.end());
+    const double seconds = t[t.size() / 2];
     cal.ops.push_back(
         {op.op, p.precision, op.dims, op.kind, op.flops, op.bytes, seconds, p.threads, job.size});
+    // The segment repeats a GEMM short enough to build a 1 ms segment: the largest under
+    // 1 ms, else the quickest.
+    const bool fits = seconds <= 1e-3, better = !segment            ? true
+                                                : segment_s <= 1e-3 ? fits && seconds > segment_s
+                                                                    : seconds < segment_s;
+    if (op.kind == OpKind::gemm && better) {
+      segment = &p;
+      segment_s = seconds;
+    }
     const double rate = (op.kind == OpKind::memory ? op.bytes : op.flops) / seconds;
     if (lead) {
-      fmt::print("  {:<20} {:<6} [{}, {}, {}, {}] {} threads  {:.4g} s  {:.4g} {}\n", op.op,
-                 p.precision, op.dims[0], op.dims[1], op.dims[2], op.dims[3],
-                 threads > 0 ? std::to_string(threads) : std::string("default"), seconds,
-                 rate / 1e9, op.kind == OpKind::memory ? "GB/s" : "GFLOP/s");
+      fmt::print(
+          "  {:<20} {:<6} [{}, {}, {}, {}] {} threads  {:.4g} s ({} passes {:.4g}–{:.4g})  "
+          "{:.4g} {}\n",
+          op.op, p.precision, op.dims[0], op.dims[1], op.dims[2], op.dims[3],
+          p.threads > 0 ? std::to_string(p.threads) : std::string("default"), seconds, t.size(),
+          t.front(), t.back(), rate / 1e9, op.kind == OpKind::memory ? "GB/s" : "GFLOP/s");
+    }
+  }
+  if (job.world && segment) {
+    TimedOp op(backend(*segment), segment->op, segment->precision);
+    cal.sync_wait[job.size] = measure_sync_wait(job, op, segment_s);
+    for (const SyncWaitPoint& w : cal.sync_wait[job.size]) {
+      if (lead) {
+        fmt::print("sync wait over {} ranks after {:.3g} ms of {}: {:.3g} ms ({:.1f}%)\n", job.size,
+                   w.segment_s * 1e3, segment->op.op, w.wait_s * 1e3, 100 * w.wait_s / w.segment_s);
+      }
     }
   }
   if (job.world) {
@@ -271,6 +324,9 @@ Run add_calibrate_command(CLI::App& app) {
   app.add_option("--device", o->device, "auto, cpu or cuda")->capture_default_str();
   app.add_option("--threads", o->threads, "CPU threads (0: OpenMP default)")->capture_default_str();
   app.add_option("--min-seconds", o->min_seconds, "time each operation at least this long")
+      ->capture_default_str();
+  app.add_option("--passes", o->passes, "time every operation this many times, spread in time")
+      ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--out", o->out, "calibration file to write")->required();
   return [o] { return run_calibrate(*o); };

@@ -38,6 +38,12 @@ nlohmann::json Calibration::to_json() const {
   for (const auto& [n, t] : collectives) {
     tiers.push_back({{"ranks", n}, {"bytes_per_s", t.bytes_per_s}, {"latency_s", t.latency_s}});
   }
+  nlohmann::json waits = nlohmann::json::array();
+  for (const auto& [n, points] : sync_wait) {
+    for (const SyncWaitPoint& w : points) {
+      waits.push_back({{"ranks", n}, {"segment_s", w.segment_s}, {"wait_s", w.wait_s}});
+    }
+  }
   nlohmann::json ops_json = nlohmann::json::array();
   for (const CalibratedOp& o : ops) {
     ops_json.push_back({{"op", o.op},
@@ -58,6 +64,7 @@ nlohmann::json Calibration::to_json() const {
           {"created", created},
           {"memory_bytes", memory_bytes},
           {"collectives", tiers},
+          {"sync_wait", waits},
           {"checkpoint_write_bytes_per_s", checkpoint_write_bytes_per_s},
           {"ops", ops_json}};
 }
@@ -81,6 +88,17 @@ Calibration Calibration::from_json(const nlohmann::json& j, const std::string& p
     for (const auto& t : j.value("collectives", nlohmann::json::array())) {
       c.collectives[t.at("ranks").get<int>()] = {t.at("bytes_per_s").get<double>(),
                                                  t.at("latency_s").get<double>()};
+    }
+    for (const auto& w : j.value("sync_wait", nlohmann::json::array())) {
+      const SyncWaitPoint p{w.at("segment_s").get<double>(), w.at("wait_s").get<double>()};
+      if (!(p.segment_s > 0) || !(p.wait_s >= 0) || !std::isfinite(p.wait_s)) {
+        fail("sync_wait " + w.dump() + " (expected a positive segment_s and a wait_s ≥ 0)");
+      }
+      c.sync_wait[w.at("ranks").get<int>()].push_back(p);
+    }
+    for (auto& [n, points] : c.sync_wait) {
+      std::sort(points.begin(), points.end(),
+                [](const auto& a, const auto& b) { return a.segment_s < b.segment_s; });
     }
     c.checkpoint_write_bytes_per_s = j.value("checkpoint_write_bytes_per_s", 0.0);
     const auto& ops = j.at("ops");
@@ -144,6 +162,21 @@ std::optional<double> Calibration::nearest_rate(const OpCost& o, const std::stri
   return std::nullopt;
 }
 
+std::optional<double> Calibration::sync_wait_s(int ranks, double segment_s) const {
+  const auto it = sync_wait.find(ranks);
+  if (it == sync_wait.end() || it->second.empty()) return std::nullopt;
+  const std::vector<SyncWaitPoint>& p = it->second;  // ascending segment_s
+  if (segment_s <= p.front().segment_s) return p.front().wait_s / p.front().segment_s * segment_s;
+  if (segment_s >= p.back().segment_s) return p.back().wait_s / p.back().segment_s * segment_s;
+  for (std::size_t i = 1; i < p.size(); ++i) {
+    if (segment_s <= p[i].segment_s) {
+      const double f = (segment_s - p[i - 1].segment_s) / (p[i].segment_s - p[i - 1].segment_s);
+      return p[i - 1].wait_s + f * (p[i].wait_s - p[i - 1].wait_s);
+    }
+  }
+  return p.back().wait_s;
+}
+
 void Calibration::merge(const Calibration& other) {
   if (other.device_kind != device_kind || other.device != device) {
     throw std::invalid_argument(other.path + ": device '" + other.device + "' (expected '" +
@@ -151,6 +184,7 @@ void Calibration::merge(const Calibration& other) {
   }
   ops.insert(ops.end(), other.ops.begin(), other.ops.end());
   for (const auto& [n, t] : other.collectives) collectives[n] = t;
+  for (const auto& [n, w] : other.sync_wait) sync_wait[n] = w;
   path += "+" + other.path;
 }
 

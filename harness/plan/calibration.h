@@ -28,6 +28,13 @@ struct CalibratedOp {
   int ranks = 1;                // processes running operations at once (an MPI job's ranks)
 };
 
+// A rank's mean wait at a collective that follows `segment_s` of computation on every rank
+// of the job: the ranks' run-to-run jitter, which a bulk-synchronous step pays at each
+// synchronisation (the slowest rank arrives last).
+struct SyncWaitPoint {
+  double segment_s = 0, wait_s = 0;
+};
+
 struct Calibration {
   std::string path;         // where it was read from ("" when made in this process)
   std::string device;       // e.g. "cpu: AMD EPYC 9454P (2 threads)", "NVIDIA H200"
@@ -39,6 +46,8 @@ struct Calibration {
   std::vector<CalibratedOp> ops;
   // Per job size (ranks), the α–β tier fitted to the ranks' measured all-reduce times.
   std::map<int, LinkTier> collectives;
+  // Per job size (ranks), the synchronisation wait measured at several segment lengths.
+  std::map<int, std::vector<SyncWaitPoint>> sync_wait;
   double checkpoint_write_bytes_per_s = 0;  // one process writing a state file (fsync'd)
 
   nlohmann::json to_json() const;
@@ -54,6 +63,10 @@ struct Calibration {
   // when none of that op and precision was measured.
   std::optional<double> nearest_rate(const OpCost& o, const std::string& precision,
                                      int op_threads = 0, int op_ranks = 1) const;
+  // The mean wait at a collective after `segment_s` of computation in a job of `ranks` ranks:
+  // linear between the measured segment lengths, the nearest measurement's wait per second of
+  // segment outside them; nullopt when that job size's wait was not measured.
+  std::optional<double> sync_wait_s(int ranks, double segment_s) const;
   // Adds another calibration's measurements (a file per job size); throws on a different
   // device.
   void merge(const Calibration& other);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <stdexcept>
 #include <vector>
 
@@ -47,8 +48,14 @@ struct Arena {
 
 }  // namespace
 
-OpTiming time_operation(Backend& be, const OpCost& o, const std::string& precision,
-                        double min_seconds, int min_repeats) {
+struct TimedOp::Impl {
+  Backend& be;
+  Arena arena;
+  std::function<void()> call;
+};
+
+TimedOp::TimedOp(Backend& be, const OpCost& o, const std::string& precision)
+    : impl_(std::make_unique<Impl>(Impl{be, Arena{be, {}}, {}})) {
   const PrecisionMode mode = parse_precision_mode(precision);
   const DType act = activation_dtype(mode);
   const DType f32 = DType::f32;
@@ -59,8 +66,8 @@ OpTiming time_operation(Backend& be, const OpCost& o, const std::string& precisi
   gp.inp.format = gp.weight.format = forward_gemm_format(gemm_mode);
   gp.dout.format = gradient_gemm_format(gemm_mode);
   const auto& d = o.dims;
-  Arena a{be, {}};
-  std::function<void()> call;
+  Arena& a = impl_->arena;
+  std::function<void()>& call = impl_->call;
   if (o.op == "matmul_forward" || o.op == "matmul_backward") {
     const std::int64_t n = d[0], in = d[1], out = d[2];
     Tensor x = a.make(act, {n, in}), w = a.make(act, {out, in}), bias = a.make(f32, {out});
@@ -146,21 +153,35 @@ OpTiming time_operation(Backend& be, const OpCost& o, const std::string& precisi
     throw std::invalid_argument("calibration: operation '" + o.op +
                                 "' (expected one of op_costs')");
   }
-  using clock = std::chrono::steady_clock;
-  call();
+  call();  // the first call: warm-up (and a failure here names the operation's shape)
   be.synchronize();
+}
+
+TimedOp::~TimedOp() = default;
+
+void TimedOp::run() {
+  impl_->call();
+  impl_->be.synchronize();
+}
+
+OpTiming TimedOp::time(double min_seconds, int min_repeats) {
+  using clock = std::chrono::steady_clock;
   std::vector<double> times;
   const auto start = clock::now();
   while (int(times.size()) < min_repeats ||
          std::chrono::duration<double>(clock::now() - start).count() < min_seconds) {
     const auto t0 = clock::now();
-    call();
-    be.synchronize();
+    run();
     times.push_back(std::chrono::duration<double>(clock::now() - t0).count());
     if (times.size() >= 1000) break;
   }
   std::sort(times.begin(), times.end());
   return {times[times.size() / 2], int(times.size())};
+}
+
+OpTiming time_operation(Backend& be, const OpCost& o, const std::string& precision,
+                        double min_seconds, int min_repeats) {
+  return TimedOp(be, o, precision).time(min_seconds, min_repeats);
 }
 
 }  // namespace tb

@@ -70,6 +70,13 @@ struct Pricer {
 
   double seconds(const OpCost& o) { return contention * priced(o); }
 
+  // The calibrated mean wait at a synchronisation that follows `segment_s` of computation on
+  // the job's ranks (their jitter: the slowest arrives last); 0 without a measurement.
+  double sync_wait(double segment_s) const {
+    if (!in.calibration || !(segment_s > 0)) return 0;
+    return in.calibration->sync_wait_s(in.ranks, segment_s).value_or(0.0);
+  }
+
   double priced(const OpCost& o) {
     if (in.calibration) {
       if (auto s = in.calibration->exact_seconds(o, precision, in.threads, in.ranks)) {
@@ -111,6 +118,15 @@ std::vector<double> stage_parameter_counts(const ModelConfig& m, const PlanCandi
     out.push_back(rank_parameters(m, c, rank_layers(m, c, s), s == 0, s == c.pp - 1));
   }
   return out;
+}
+
+StageWork rank_work(const ModelConfig& m, const PlanCandidate& c, int stage) {
+  const int layers = rank_layers(m, c, stage);
+  const bool first = stage == 0, last = stage == c.pp - 1;
+  const double params = rank_parameters(m, c, layers, first, last);
+  // ZeRO-1 (Rajbhandari et al. 2020): each data-parallel rank updates 1/dp of them.
+  const double opt_params = c.zero ? std::floor(params / c.dp) : params;
+  return stage_work(m, c, layers, first, last, params, opt_params);
 }
 
 double ring_all_reduce_s(double bytes, int n, const LinkTier& t, double efficiency) {
@@ -161,11 +177,9 @@ IterationPrediction predict_iteration(const ModelConfig& m, const PlanCandidate&
   StageTime slowest;
   double slowest_mb = -1;
   for (int s = 0; s < c.pp; ++s) {
-    const int layers = rank_layers(m, c, s);
-    const bool first = s == 0, last = s == c.pp - 1;
-    const double params = rank_parameters(m, c, layers, first, last);
-    const double opt_params = c.zero ? std::floor(params / c.dp) : params;
-    const StageWork w = stage_work(m, c, layers, first, last, params, opt_params);
+    const StageWork w = rank_work(m, c, s);
+    const int layers = w.layers;
+    const double params = rank_parameters(m, c, layers, w.first, w.last);
     StageTime st;
     for (const OpCost& o : w.per_micro_batch) {
       const double t = price.seconds(o) * o.count;
@@ -182,44 +196,70 @@ IterationPrediction predict_iteration(const ModelConfig& m, const PlanCandidate&
     // block forward and two backward (a reduce-scatter plus an all-gather each with sequence
     // parallelism, the same bytes: Korthikanti et al. 2022 §4.2.2); full recompute repeats
     // the forward's two.
-    if (c.tp > 1) {
-      const int per_block = 4 + (c.recompute == Recompute::full ? 2 : 0);
-      st.tp_comm = layers * per_block *
-                   ring_all_reduce_s(tp_bytes, c.tp, tier(in, 1, c.tp), in.efficiency.network);
+    const double tp_calls = c.tp > 1 ? layers * (4 + (c.recompute == Recompute::full ? 2 : 0)) : 0;
+    if (tp_calls > 0) {
+      st.tp_comm =
+          tp_calls * ring_all_reduce_s(tp_bytes, c.tp, tier(in, 1, c.tp), in.efficiency.network);
     }
     // Pipeline: each model chunk receives its input and sends its output gradient once per
     // micro-batch; the neighbours are tp·dp ranks apart.
     // Expert parallelism (GShard, Lepikhin et al. 2021): per MoE block and micro-batch, the
     // padded dispatch and the combine all-to-all forward and both again backward, each of the
     // experts' capacity rows, E·⌈cf·k·N/E⌉ (≤ E·N) of h values, over the data-parallel group.
+    double ep_calls = 0;
     if (c.expert_parallel && m.moe.enabled()) {
       const double N = tokens_mb, E = m.moe.experts;
       const double rows = E * std::min(N, std::ceil(m.moe.capacity_factor * m.moe.top_k * N / E));
-      const int moe = layers / std::max(1, m.moe.every);
-      st.ep_comm =
-          4.0 * moe *
-          all_to_all_s(e * rows * m.d_model, c.dp, tier(in, c.tp, c.dp), in.efficiency.network);
+      ep_calls = 4.0 * (layers / std::max(1, m.moe.every));
+      st.ep_comm = ep_calls * all_to_all_s(e * rows * m.d_model, c.dp, tier(in, c.tp, c.dp),
+                                           in.efficiency.network);
     }
+    // (Only priced when there is a pipeline: a single-device description has no links.)
     if (c.pp > 1) {
       st.pp_comm = 2.0 * c.virtual_stages *
                    point_to_point_s(act_bytes, tier(in, c.tp * c.dp, 2), in.efficiency.network);
+    }
+    // Each collective meets the group's ranks after a segment of this rank's computation;
+    // with a calibration's measured synchronisation wait, the ranks' jitter adds that wait per
+    // collective (docs/planner.md, "Synchronisation wait"). A pipeline's sends and receives
+    // are not added: its schedule's slack absorbs the jitter (measured pipelines waited about
+    // their bubble).
+    const double compute_mb = st.forward + st.backward + st.recompute;
+    if (const double calls = tp_calls + ep_calls; calls > 0) {
+      const double wait = price.sync_wait(compute_mb / calls);
+      st.tp_comm += tp_calls * wait;
+      st.ep_comm += ep_calls * wait;
     }
     if (st.per_micro_batch() > slowest_mb) {
       slowest_mb = st.per_micro_batch();
       slowest = st;
       out.slowest_stage = s;
     }
-    // Data parallelism: the gradients (fp32) all-reduced — or reduce-scattered and the
-    // parameters all-gathered with ZeRO-1, the same bytes (Rajbhandari et al. 2020, §5) — in
-    // buckets issued as backward produces them; all but the last bucket hide behind the last
-    // micro-batch's backward.
+    // Data parallelism: the gradients (fp32) all-reduced in buckets issued as backward
+    // produces them; all but the last bucket hide behind the last micro-batch's backward.
+    // ZeRO-1 reduce-scatters them and all-gathers the updated parameters, the same bytes
+    // (Rajbhandari et al. 2020, §5), as trainbench runs it: after backward and after the
+    // optimizer, both exposed (Megatron's distributed optimizer can overlap them; here the
+    // plan is conservative). The ranks meet after the iteration's computation (and, with
+    // ZeRO-1, again after the optimizer).
     if (c.dp > 1) {
       const double grads = 4.0 * (params - split_expert_parameters(m, c, layers));
       const double t_dp =
           ring_all_reduce_s(grads, c.dp, tier(in, c.tp, c.dp), in.efficiency.network);
       const double last_bucket = t_dp * std::min(1.0, in.bucket_bytes / grads);
-      const double exposed = std::max(t_dp - st.backward, last_bucket);
+      const double exposed =
+          c.zero ? t_dp + price.sync_wait(mb * compute_mb) + price.sync_wait(st.optimizer)
+                 : std::max(t_dp - st.backward, last_bucket) + price.sync_wait(mb * compute_mb);
       out.time.data_parallel_comm = std::max(out.time.data_parallel_comm, exposed);
+    }
+    // Pipeline: the first and the last stage hold the tied word embedding (the LM head) and
+    // all-reduce its gradient once per iteration (Narayanan et al. 2021 §2; trainbench's
+    // embedding group): V/t·h fp32 values between ranks (p−1)·t·dp apart.
+    if (c.pp > 1 && (s == 0 || s == c.pp - 1)) {
+      const double emb = 4.0 * double(m.vocab) / c.tp * m.d_model;
+      out.time.pipeline_comm = std::max(
+          out.time.pipeline_comm,
+          ring_all_reduce_s(emb, 2, tier(in, c.tp * c.dp * (c.pp - 1), 2), in.efficiency.network));
     }
     out.time.optimizer = std::max(out.time.optimizer, st.optimizer);
   }
@@ -228,7 +268,7 @@ IterationPrediction predict_iteration(const ModelConfig& m, const PlanCandidate&
   out.time.backward = mb * slowest.backward;
   out.time.recompute = mb * slowest.recompute;
   out.time.tensor_parallel_comm = mb * slowest.tp_comm;
-  out.time.pipeline_comm = mb * slowest.pp_comm;
+  out.time.pipeline_comm += mb * slowest.pp_comm;
   out.time.expert_parallel_comm = mb * slowest.ep_comm;
   // 1F1B and GPipe idle (p − 1) stage-times per iteration; interleaving divides it by v
   // (Narayanan et al. 2021, §2.2).

@@ -72,6 +72,11 @@ IterationPrediction predict_iteration(const ModelConfig& m, const PlanCandidate&
 // tensor-parallel split, embeddings on the first stage, the tied LM head on the last).
 std::vector<double> stage_parameter_counts(const ModelConfig& m, const PlanCandidate& c);
 
+// What one rank of pipeline stage `stage` runs (all its virtual chunks): op_costs' work sized
+// by the parameters it holds and, with ZeRO-1, the optimizer's shard of them — the operations
+// the time model prices and `trainbench calibrate` measures.
+StageWork rank_work(const ModelConfig& m, const PlanCandidate& c, int stage);
+
 // Ring all-reduce of `bytes` over n ranks on one tier: 2(n−1) steps of latency, and each rank
 // sends 2(n−1)/n of the data (Patarasuk & Yuan 2009; nccl-tests' bus bandwidth).
 double ring_all_reduce_s(double bytes, int n, const LinkTier& tier, double efficiency);

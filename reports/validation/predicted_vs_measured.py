@@ -3,7 +3,10 @@
 DIR/results.jsonl), as a Markdown table with the error of each variant. Given several
 predictions (one per calibration) and several runs, it compares the median of the
 predictions with the median of the runs' medians, and shows the runs' spread — on a shared
-machine that spread is often as large as the model's error.
+machine that spread is often as large as the model's error. The phase columns of a parallel
+variant are its slowest rank's (the most forward + backward time), the rank the prediction's
+slowest stage stands for; its communication column is that rank's time in communication
+calls, waits for other ranks and the pipeline bubble included.
 
     /usr/bin/python3 reports/validation/predicted_vs_measured.py \
         --predicted P1.json [P2.json …] --measured RUN1/results.jsonl [RUN2/results.jsonl …]
@@ -21,13 +24,29 @@ def load_predictions(paths):
     return out
 
 
+COMPUTE = ("forward", "backward", "recompute")
+COMM = ("tensor_parallel_comm", "pipeline_comm", "pipeline_bubble", "data_parallel_comm",
+        "expert_parallel_comm")
+
+
+def slowest_rank_phases(record):
+    """The phases of the rank with the most computation (the step's pace), or the record's."""
+    ranks = [r["phases_s"] for r in record.get("parallel", {}).get("ranks", []) if "phases_s" in r]
+    if not ranks:
+        return record["timing"]["phases_s"]
+    # A rank's phases are its medians (results-schema: parallel.ranks[].phases_s).
+    slowest = max(ranks, key=lambda p: sum(p.get(n, 0.0) for n in COMPUTE))
+    return {n: {"median": s} for n, s in slowest.items()}
+
+
 def load_measured(paths):
     out = {}
     for p in paths:
         for line in open(p):
             r = json.loads(line)
             if r.get("status") == "ok":
-                out.setdefault(r["variant"]["id"], []).append(r["timing"])
+                out.setdefault(r["variant"]["id"], []).append(
+                    {"step_s": r["timing"]["step_s"], "phases_s": slowest_rank_phases(r)})
     return out
 
 
@@ -38,8 +57,9 @@ def main():
     a = ap.parse_args()
     predicted, measured = load_predictions(a.predicted), load_measured(a.measured)
     print("| variant | measured step ms (median of runs) | runs' range ms | predicted ms | error | "
-          "forward ms measured / predicted | backward + recompute ms | optimizer ms |")
-    print("|---|---|---|---|---|---|---|---|")
+          "forward ms measured / predicted | backward + recompute ms | optimizer ms | "
+          "communication + bubble ms |")
+    print("|---|---|---|---|---|---|---|---|---|")
     errors = []
     for vid, preds in predicted.items():
         if vid not in measured:
@@ -55,13 +75,14 @@ def main():
                                      for t in measured[vid])
 
         def part(*names):
-            return statistics.median(sum(v["time_breakdown_s"][n] for n in names) for v in preds)
+            return statistics.median(sum(v["time_breakdown_s"].get(n, 0.0) for n in names) for v in preds)
 
         print(f"| {vid} | {1e3 * m:.1f} | {1e3 * min(steps):.1f}–{1e3 * max(steps):.1f} | "
               f"{1e3 * p:.1f} | {100 * err:+.1f}% | "
               f"{1e3 * phase('forward'):.1f} / {1e3 * part('forward'):.1f} | "
               f"{1e3 * phase('backward', 'recompute'):.1f} / {1e3 * part('backward', 'recompute'):.1f} | "
-              f"{1e3 * phase('optimizer'):.1f} / {1e3 * part('optimizer'):.1f} |")
+              f"{1e3 * phase('optimizer'):.1f} / {1e3 * part('optimizer'):.1f} | "
+              f"{1e3 * phase('communication'):.1f} / {1e3 * part(*COMM):.1f} |")
     if errors:
         print(f"\nMean absolute error {100 * statistics.mean(errors):.1f}%, worst "
               f"{100 * max(errors):.1f}% over {len(errors)} variants "

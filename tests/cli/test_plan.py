@@ -1,6 +1,9 @@
 """`trainbench plan` and `trainbench calibrate` (docs/planner.md): a plan's output and JSON, a
 pinned configuration, the scenario prediction from a calibration, and bad input."""
 import json
+import os
+import shutil
+import subprocess
 
 import pytest
 
@@ -106,5 +109,49 @@ def test_calibrate_then_predict_a_scenario(trainbench, tmp_path):
     assert [v["variant"] for v in variants] == ["precision=fp32", "precision=bf16"]
     for v in variants:
         assert v["priced_by"] == "calibration"  # every operation was measured at its shape
-        assert v["predicted_step_s"] > 0
+        t = v["time_breakdown_s"]
+        assert t["forward"] > 0 and t["backward"] > 0 and t["optimizer"] > 0
+        assert v["predicted_step_s"] == pytest.approx(sum(t.values()), rel=1e-9)
     assert_one_line_error(run(trainbench, "plan", "--scenario", scenario), "--calibration")
+
+
+def test_calibrate_two_ranks_measures_the_synchronisation_wait(trainbench, tmp_path):
+    """Under mpirun, calibrate times the 2-rank variant's operations on every rank at once and
+    measures the ranks' all-reduce and their wait at a barrier after segments of computation;
+    the plan then prices the tensor-parallel variant's collectives with both."""
+    if shutil.which("mpirun") is None:
+        pytest.skip("mpirun not installed")
+    scenario = tmp_path / "tp.json"
+    scenario.write_text(json.dumps({
+        "name": "tp", "base": {"preset": "gpt3-125m", "layers": 1, "d_model": 32, "heads": 2,
+                               "seq": 16, "vocab": 64, "micro_batch": 2, "device": "cpu"},
+        "sweep": {"tp": [1, 2]}}))
+    cal1, cal2 = tmp_path / "cal1.json", tmp_path / "cal2.json"
+    fast = ["--min-seconds", "0.001", "--passes", "2", "--device", "cpu"]
+    proc = run(trainbench, "calibrate", "--scenario", scenario, "--out", cal1, *fast)
+    assert proc.returncode == 0, proc.stderr
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               OMP_NUM_THREADS="1")
+    proc = subprocess.run(["mpirun", "-np", "2", "--oversubscribe", "--bind-to", "none",
+                           str(trainbench), "calibrate", "--scenario", str(scenario), "--out",
+                           str(cal2), *fast], capture_output=True, text=True, env=env,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    c = json.loads(cal2.read_text())
+    assert {t["ranks"] for t in c["collectives"]} == {2}
+    waits = c["sync_wait"]
+    assert len(waits) >= 2 and {w["ranks"] for w in waits} == {2}
+    assert all(w["segment_s"] > 0 and w["wait_s"] >= 0 for w in waits)
+    segments = [w["segment_s"] for w in waits]
+    assert segments == sorted(segments) and segments[-1] > 10 * segments[0]
+    assert all(o["ranks"] == 2 for o in c["ops"])
+    pred = tmp_path / "pred.json"
+    proc = run(trainbench, "plan", "--scenario", scenario, "--calibration", cal1, cal2,
+               "--json", pred)
+    assert proc.returncode == 0, proc.stderr
+    by_id = {v["variant"]: v for v in json.loads(pred.read_text())["variants"]}
+    assert by_id["tp=1"]["time_breakdown_s"]["tensor_parallel_comm"] == 0
+    tp2 = by_id["tp=2"]
+    assert tp2["priced_by"] == "calibration"
+    assert tp2["time_breakdown_s"]["tensor_parallel_comm"] > 0
+    assert tp2["predicted_step_s"] == pytest.approx(sum(tp2["time_breakdown_s"].values()), rel=1e-9)

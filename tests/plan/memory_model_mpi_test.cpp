@@ -18,11 +18,6 @@
 namespace tb::test {
 namespace {
 
-struct Case {
-  std::string name;
-  std::function<void(RunConfig&)> set;
-};
-
 std::vector<Case> cases() {
   return {
       // 2 ranks

@@ -16,11 +16,6 @@
 namespace tb::test {
 namespace {
 
-struct Case {
-  std::string name;
-  std::function<void(RunConfig&)> set;
-};
-
 std::vector<Case> cases() {
   return {
       {"fp32", [](RunConfig&) {}},

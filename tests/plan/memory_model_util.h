@@ -15,6 +15,7 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -31,6 +32,12 @@ namespace tb::test {
 
 inline constexpr double kRelTolerance = 0.05;
 inline constexpr double kTinyBytes = 1024;
+
+// One configuration to compare: its name and what it changes in base_config().
+struct Case {
+  std::string name;
+  std::function<void(RunConfig&)> set;
+};
 
 struct Measured {
   std::array<double, kMemoryCategoryCount> peak{};

@@ -120,6 +120,59 @@ TEST(PlanTime, ExpertParallelAllToAllByHand) {
   EXPECT_EQ(r.time.expert_parallel_comm, 0);
 }
 
+TEST(PlanTime, SyncWaitInterpolatesTheCalibration) {
+  Calibration cal;
+  cal.sync_wait[8] = {{0.01, 0.001}, {0.1, 0.004}};
+  EXPECT_NEAR(*cal.sync_wait_s(8, 0.01), 0.001, 1e-15);
+  EXPECT_NEAR(*cal.sync_wait_s(8, 0.055), 0.0025, 1e-15);  // linear between the points
+  EXPECT_NEAR(*cal.sync_wait_s(8, 0.005), 0.0005, 1e-15);  // 10% of the segment below
+  EXPECT_NEAR(*cal.sync_wait_s(8, 1.0), 0.04, 1e-15);      // 4% of the segment above
+  EXPECT_FALSE(cal.sync_wait_s(4, 0.01).has_value());      // another job size: not measured
+  // It survives the file format.
+  const Calibration back = Calibration::from_json(
+      [&] {
+        cal.device = "test";
+        cal.device_kind = "cpu";
+        return cal.to_json();
+      }(),
+      "test.json");
+  EXPECT_NEAR(*back.sync_wait_s(8, 0.055), 0.0025, 1e-15);
+}
+
+TEST(PlanTime, SyncWaitIsPaidAtEveryExchange) {
+  const ModelConfig m = gpt3("gpt3-1.3b");
+  const Accelerator& a = accelerator("h100-sxm");
+  Calibration cal;  // no operations: priced by the datasheet, only the wait is measured
+  cal.sync_wait[8] = {{1e-4, 1e-5}, {10.0, 1.0}};  // 10% of any segment
+  TimeModelInputs with = h100(a);
+  with.calibration = &cal;
+  with.ranks = 8;
+  // Tensor parallelism: 4 all-reduces per block and micro-batch, each after 1/(4·L) of the
+  // micro-batch's computation, so the waits add 10% of the computation.
+  PlanCandidate tp;
+  tp.tp = 8;
+  tp.micro_batch = 1;
+  const IterationPrediction bare = predict_iteration(m, tp, 4, h100(a));
+  const IterationPrediction waited = predict_iteration(m, tp, 4, with);
+  const double compute = bare.time.forward + bare.time.backward + bare.time.recompute;
+  EXPECT_NEAR(waited.time.tensor_parallel_comm - bare.time.tensor_parallel_comm, 0.1 * compute,
+              1e-9 * compute);
+  EXPECT_EQ(waited.time.forward, bare.time.forward);
+  // Data parallelism: the ranks meet once, after the iteration's computation.
+  PlanCandidate dp;
+  dp.dp = 8;
+  dp.micro_batch = 1;
+  const IterationPrediction dbare = predict_iteration(m, dp, 16, h100(a));
+  const IterationPrediction dwaited = predict_iteration(m, dp, 16, with);
+  const double dcompute = dbare.time.forward + dbare.time.backward + dbare.time.recompute;
+  EXPECT_NEAR(dwaited.time.data_parallel_comm - dbare.time.data_parallel_comm, 0.1 * dcompute,
+              1e-9 * dcompute);
+  // Another job size's calibration adds nothing.
+  with.ranks = 16;
+  EXPECT_EQ(predict_iteration(m, tp, 4, with).time.tensor_parallel_comm,
+            bare.time.tensor_parallel_comm);
+}
+
 double category(const MemoryPrediction& p, MemoryCategory c) { return p.at(c); }
 
 MemoryPrediction memory(const ModelConfig& m, const PlanCandidate& c, int global_batch) {
