@@ -1,6 +1,7 @@
 // Per-call scratch for a backend: one arena that grows to the largest call's need and then
-// stays (a call that needed several blocks leaves one block of their total behind), so the
-// steady state allocates nothing. Blocks come from the backend's tracked allocator under the
+// stays (a call that needed several blocks leaves one block of their total behind; a call that
+// reserves its need up front grows it in place of the old block), so the steady state
+// allocates nothing. Blocks come from the backend's tracked allocator under the
 // category its Allocate function chooses. Used by the CPU backend (fp32 stand-ins of 16-bit
 // tensors) and the CUDA backend (cast operands, score chunks, partials; safe to reuse across
 // calls because every call's work is enqueued on one stream, in order).
@@ -27,6 +28,13 @@ class ScratchArena {
   T* take_n(std::size_t n) {
     return static_cast<T*>(take(n * sizeof(T)));
   }
+  // Before a call takes anything: makes the arena one block of at least `bytes` — freeing the
+  // old block first, so growing never holds two — which the call's takes then fit as long as
+  // they total at most `bytes` after rounding (rounded()). An arena whose every call reserves
+  // its need peaks at the largest call's need exactly.
+  void reserve(std::size_t bytes);
+  // What a take of `bytes` uses of a block: rounded up to the alignment (1 byte at least).
+  std::size_t rounded(std::size_t bytes) const;
   // Ends a call: everything taken is released.
   void reset() noexcept;
   std::size_t capacity_bytes() const;

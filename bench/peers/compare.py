@@ -12,7 +12,13 @@ as a flag (trainbench --threads, torch.set_num_threads).
 trainbench trains on its synthetic Markov data and PyTorch on uniform random tokens: the
 work per step does not depend on the token values.
 
+--precision fp32,bf16 runs each precision too: trainbench's `--precision bf16` (bf16 GEMMs
+through oneDNN where the CPU has bf16 units, docs/precision.md) against PyTorch's CPU
+autocast to bf16 (its matmuls through oneDNN too), and the table adds each side's
+bf16/fp32 speedup.
+
   /usr/bin/python3 bench/peers/compare.py                       # default configs, threads 1 and 2
+  /usr/bin/python3 bench/peers/compare.py --precision fp32,bf16  # and the bf16 step of each
   /usr/bin/python3 bench/peers/compare.py --rounds 1 --steps 2 --warmup 1 --threads 2 \
       --config d=256,h=8,L=2,T=128,B=4,V=256 --out /tmp/cmp
 """
@@ -87,16 +93,18 @@ def run_json(cmd: list[str], json_path: Path, threads: int) -> dict:
     return result
 
 
-def trainbench_cmd(exe: Path, c: Config, threads: int, a, json_path: Path) -> list[str]:
+def trainbench_cmd(exe: Path, c: Config, threads: int, a, json_path: Path, precision: str) -> list[str]:
     return [str(exe), "step", "--d-model", str(c.d_model), "--heads", str(c.heads), "--layers", str(c.layers),
             "--seq", str(c.seq), "--vocab", str(c.vocab), "--batch", str(c.batch), "--steps", str(a.steps),
-            "--warmup", str(a.warmup), "--threads", str(threads), "--eval-batches", "0", "--json", str(json_path)]
+            "--warmup", str(a.warmup), "--threads", str(threads), "--eval-batches", "0", "--json", str(json_path),
+            "--precision", precision]
 
 
-def torch_cmd(python: str, c: Config, threads: int, a, json_path: Path) -> list[str]:
+def torch_cmd(python: str, c: Config, threads: int, a, json_path: Path, precision: str) -> list[str]:
     return [python, str(GPT_TORCH), "--d-model", str(c.d_model), "--heads", str(c.heads), "--layers",
             str(c.layers), "--seq", str(c.seq), "--vocab", str(c.vocab), "--batch", str(c.batch), "--steps",
-            str(a.steps), "--warmup", str(a.warmup), "--threads", str(threads), "--json", str(json_path)]
+            str(a.steps), "--warmup", str(a.warmup), "--threads", str(threads), "--json", str(json_path),
+            "--dtype", precision]
 
 
 def fmt_rate(x: float) -> str:
@@ -115,8 +123,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds per config and thread count")
     p.add_argument("--steps", type=int, default=10, help="timed steps per run")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps per run")
+    p.add_argument("--precision", default="fp32",
+                   help="comma-separated precisions, fp32 and/or bf16 (default fp32)")
     p.add_argument("--out", type=Path, help="save every run's raw JSON, table.md and summary.json here")
     a = p.parse_args(argv)
+    precisions = [x.strip() for x in a.precision.split(",") if x.strip()]
+    if not precisions or any(x not in ("fp32", "bf16") for x in precisions):
+        p.error(f"--precision {a.precision} (expected fp32 and/or bf16, comma-separated)")
     configs = a.configs or DEFAULT_CONFIGS
     threads_list = [int(t) for t in a.threads.split(",") if t.strip()]
     if a.rounds <= 0 or a.steps <= 0 or a.warmup < 0 or not threads_list or min(threads_list) <= 0:
@@ -136,37 +149,54 @@ def main(argv: list[str] | None = None) -> int:
     rows, summary = [], []
     for c in configs:
         for k in threads_list:
-            tb_runs, pt_runs = [], []
-            for r in range(a.rounds):
-                jt = raw / f"{c.label}_t{k}_r{r}_trainbench.json"
-                tb_runs.append(run_json(trainbench_cmd(a.trainbench, c, k, a, jt), jt, k))
-                jp = raw / f"{c.label}_t{k}_r{r}_pytorch.json"
-                pt_runs.append(run_json(torch_cmd(a.python, c, k, a, jp), jp, k))
-                print(f"[{c.label} threads={k} round {r + 1}/{a.rounds}] "
-                      f"trainbench {tb_runs[-1]['throughput']['tokens_per_s']:.0f} tok/s, "
-                      f"pytorch {pt_runs[-1]['throughput']['tokens_per_s']:.0f} tok/s", file=sys.stderr, flush=True)
-            tb_tps = statistics.median(x["throughput"]["tokens_per_s"] for x in tb_runs)
-            pt_tps = statistics.median(x["throughput"]["tokens_per_s"] for x in pt_runs)
-            entry = {
-                "config": c.__dict__ | {"label": c.label}, "threads": k, "rounds": a.rounds,
-                "trainbench": {"tokens_per_s": tb_tps,
-                               "step_s_median": statistics.median(x["timing"]["step_s"]["median"] for x in tb_runs),
-                               "tokens_per_s_per_round": [x["throughput"]["tokens_per_s"] for x in tb_runs]},
-                "pytorch": {"tokens_per_s": pt_tps,
-                            "step_s_median": statistics.median(x["timing"]["step_s"]["median"] for x in pt_runs),
-                            "tokens_per_s_per_round": [x["throughput"]["tokens_per_s"] for x in pt_runs]},
-                "ratio": tb_tps / pt_tps,
-            }
-            summary.append(entry)
-            rows.append(f"| {c.description} | {k} | {fmt_rate(tb_tps)} | {fmt_rate(pt_tps)} | {tb_tps / pt_tps:.2f} |")
+            fp32_tps = {}
+            for prec in precisions:
+                tb_runs, pt_runs = [], []
+                for r in range(a.rounds):
+                    tag = f"{c.label}_t{k}_{prec}_r{r}"
+                    jt = raw / f"{tag}_trainbench.json"
+                    tb_runs.append(run_json(trainbench_cmd(a.trainbench, c, k, a, jt, prec), jt, k))
+                    jp = raw / f"{tag}_pytorch.json"
+                    pt_runs.append(run_json(torch_cmd(a.python, c, k, a, jp, prec), jp, k))
+                    print(f"[{c.label} threads={k} {prec} round {r + 1}/{a.rounds}] "
+                          f"trainbench {tb_runs[-1]['throughput']['tokens_per_s']:.0f} tok/s, "
+                          f"pytorch {pt_runs[-1]['throughput']['tokens_per_s']:.0f} tok/s",
+                          file=sys.stderr, flush=True)
+                tb_tps = statistics.median(x["throughput"]["tokens_per_s"] for x in tb_runs)
+                pt_tps = statistics.median(x["throughput"]["tokens_per_s"] for x in pt_runs)
+                if prec == "fp32":
+                    fp32_tps = {"trainbench": tb_tps, "pytorch": pt_tps}
+                entry = {
+                    "config": c.__dict__ | {"label": c.label}, "threads": k, "precision": prec,
+                    "rounds": a.rounds,
+                    "trainbench": {"tokens_per_s": tb_tps,
+                                   "step_s_median": statistics.median(x["timing"]["step_s"]["median"] for x in tb_runs),
+                                   "tokens_per_s_per_round": [x["throughput"]["tokens_per_s"] for x in tb_runs],
+                                   "precision_record": tb_runs[-1].get("precision")},
+                    "pytorch": {"tokens_per_s": pt_tps,
+                                "step_s_median": statistics.median(x["timing"]["step_s"]["median"] for x in pt_runs),
+                                "tokens_per_s_per_round": [x["throughput"]["tokens_per_s"] for x in pt_runs]},
+                    "ratio": tb_tps / pt_tps,
+                }
+                speedup = "–"
+                if prec != "fp32" and fp32_tps:
+                    entry["speedup_over_fp32"] = {"trainbench": tb_tps / fp32_tps["trainbench"],
+                                                  "pytorch": pt_tps / fp32_tps["pytorch"]}
+                    speedup = (f"{tb_tps / fp32_tps['trainbench']:.2f} / "
+                               f"{pt_tps / fp32_tps['pytorch']:.2f}")
+                summary.append(entry)
+                rows.append(f"| {c.description} | {k} | {prec} | {fmt_rate(tb_tps)} | {fmt_rate(pt_tps)} | "
+                            f"{tb_tps / pt_tps:.2f} | {speedup} |")
 
     torch_version = pt_runs[-1].get("environment", {}).get("torch_version", "?")
     table = "\n".join([
-        f"Training throughput, fp32 CPU, {platform.node()} ({os.cpu_count()} CPUs); PyTorch {torch_version}; "
+        f"Training throughput on the CPU ({', '.join(precisions)}), {platform.node()} ({os.cpu_count()} CPUs); "
+        f"PyTorch {torch_version}; "
         f"median over {a.rounds} alternating round(s) of {a.steps} timed steps after {a.warmup} warm-up.",
         "",
-        "| config | threads | trainbench tokens/s | PyTorch tokens/s | ratio (trainbench/PyTorch) |",
-        "|---|---:|---:|---:|---:|",
+        "| config | threads | precision | trainbench tokens/s | PyTorch tokens/s | ratio (trainbench/PyTorch) | "
+        "speedup over fp32 (trainbench / PyTorch) |",
+        "|---|---:|---|---:|---:|---:|---:|",
         *rows,
     ])
     print(table)

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""trainbench's GPT in PyTorch (fp32 on the CPU; fp32, tf32, bf16 or fp16 on a CUDA GPU): the
+"""trainbench's GPT in PyTorch (fp32 or bf16 on the CPU; fp32, tf32, bf16 or fp16 on a CUDA GPU): the
 peer for speed comparisons and the independent reference for trainbench's evaluation numbers.
 
 The same model as harness/model/gpt.cpp (docs/weights.md): token + learned position
@@ -17,7 +17,9 @@ explicit form softmax(mask(q.k^T / sqrt(d_head))).v.
 On a GPU (--device cuda) the precision follows trainbench's modes (harness/model/precision.h):
 fp32 (no TF32), tf32 (TF32 matmuls), bf16 and fp16 (torch.autocast over fp32 master weights, as
 trainbench keeps them; fp16 with dynamic loss scaling by torch.cuda.amp.GradScaler). Step times
-are taken after torch.cuda.synchronize(). The CPU runs fp32 only, as before.
+are taken after torch.cuda.synchronize(). On the CPU, fp32 or bf16: torch.autocast(device_type
+="cpu", dtype=torch.bfloat16) over fp32 master weights, whose bf16 matmuls run through oneDNN
+(mkldnn) on AVX512-BF16/AMX CPUs — PyTorch's own CPU mixed precision.
 
 Run with /usr/bin/python3 (Debian's interpreter, which has torch):
   /usr/bin/python3 bench/peers/gpt_torch.py --layers 4 --d-model 256 --heads 8 --seq 256 \
@@ -48,6 +50,7 @@ from torch import nn
 
 LN_EPS = 1e-5
 DTYPES = ("fp32", "tf32", "bf16", "fp16")  # trainbench's precision modes that PyTorch has too
+CPU_DTYPES = ("fp32", "bf16")  # PyTorch 1.13's CPU autocast has bf16 only
 
 
 @dataclass
@@ -191,8 +194,9 @@ class Precision:
     def __init__(self, device: torch.device, dtype: str = "fp32"):
         if dtype not in DTYPES:
             raise ValueError(f"dtype '{dtype}' (expected one of {', '.join(DTYPES)})")
-        if device.type != "cuda" and dtype != "fp32":
-            raise ValueError(f"dtype '{dtype}' needs --device cuda (the CPU peer runs fp32)")
+        if device.type != "cuda" and dtype not in CPU_DTYPES:
+            raise ValueError(f"dtype '{dtype}' on the CPU (expected one of {', '.join(CPU_DTYPES)}; "
+                             "tf32 and fp16 need --device cuda)")
         self.device, self.dtype = device, dtype
         if device.type == "cuda":
             # fp32 means fp32: TF32 only when asked for (PyTorch's default for matmuls since 1.12).
@@ -202,7 +206,8 @@ class Precision:
 
     def autocast(self):
         if self.dtype in ("bf16", "fp16"):
-            return torch.autocast(device_type="cuda", dtype=torch.bfloat16 if self.dtype == "bf16" else torch.float16)
+            return torch.autocast(device_type=self.device.type,
+                                  dtype=torch.bfloat16 if self.dtype == "bf16" else torch.float16)
         return contextlib.nullcontext()
 
     def synchronize(self) -> None:
@@ -433,14 +438,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                    help="where the model runs (cuda: the current CUDA device)")
     p.add_argument("--dtype", default="fp32", choices=list(DTYPES),
-                   help="precision mode (tf32, bf16, fp16 need --device cuda)")
+                   help="precision mode (tf32 and fp16 need --device cuda)")
     a = p.parse_args(argv)
     if a.threads > 0:
         torch.set_num_threads(a.threads)
     if a.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda: PyTorch sees no CUDA device (torch.cuda.is_available() is False)")
-    if a.device == "cpu" and a.dtype != "fp32":
-        p.error(f"--dtype {a.dtype} needs --device cuda (the CPU peer runs fp32)")
+    if a.device == "cpu" and a.dtype not in CPU_DTYPES:
+        p.error(f"--dtype {a.dtype} needs --device cuda (the CPU peer runs {' or '.join(CPU_DTYPES)})")
 
     if a.load_weights or a.eval_data:
         if not (a.load_weights and a.eval_data):

@@ -53,9 +53,18 @@ struct StepOptions {
   int eval_batches = 4;
   int threads = 0;
   std::string device = "auto";
+  std::string cpu_gemm = "native";  // CpuGemmPath: native (oneDNN where it runs) or emulated
   std::string json_path, trace_path, save_weights, load_weights, save_state, load_state;
   bool warmup_given = false;  // --warmup on the command line (else 0 after --load-state)
 };
+
+// What multiplies this precision's GEMMs on the device.
+std::string gemm_description(DeviceKind device, const std::string& precision) {
+  if (device == DeviceKind::cuda) return "cuBLASLt";
+  if (precision == "bf16") return cpu_gemm_description(DType::bf16);
+  if (precision == "fp16") return cpu_gemm_description(DType::f16);
+  return "fp32 SGEMM (OpenBLAS) on operands rounded to the format";
+}
 
 void require_positive(const char* flag, long long v) {
   if (v <= 0)
@@ -102,6 +111,8 @@ int run_step(const StepOptions& o, const std::string& command_line) {
   const long steps_before = o.load_state.empty() ? 0 : training_state_steps_run(o.load_state);
   const int warmup = !o.load_state.empty() && !o.warmup_given ? 0 : o.warmup;
   const DeviceChoice dev = choose_device(o.device);  // cuda without a GPU: one-line error
+  // Before the memory check, which predicts the GEMM path's scratch.
+  set_cpu_gemm_path(o.cpu_gemm == "emulated" ? CpuGemmPath::emulated : CpuGemmPath::native);
   const std::string device_note = dev.note;
   {
     // Before anything is allocated: the memory model's peak against what the device has
@@ -195,6 +206,8 @@ int run_step(const StepOptions& o, const std::string& command_line) {
   }
   fmt::print("\n");
   if (!device_note.empty()) fmt::print("device     {}\n", device_note);
+  const std::string gemm = gemm_description(dev.kind, o.precision);
+  fmt::print("gemm       {}\n", gemm);
   if (loaded) {
     fmt::print("state      loaded {} at step {}: {:.2f} MiB in {:.3f} s\n", o.load_state,
                loaded->steps_run, loaded->bytes / 1048576.0, loaded->seconds);
@@ -233,6 +246,7 @@ int run_step(const StepOptions& o, const std::string& command_line) {
                      {"weight_decay", opt.weight_decay},
                      {"grad_clip", opt.grad_clip},
                      {"precision", o.precision},
+                     {"gemm", gemm},
                      {"loss_scaling", training.loss_scaling.dynamic ? "dynamic" : "none"},
                      {"skipped_steps", trainer.loss_scaler().skipped_steps()},
                      {"loss_scale", trainer.loss_scaler().scale()},
@@ -351,6 +365,11 @@ Run add_step_command(CLI::App& app, const std::string& command_line) {
       ->capture_default_str();
   app.add_option("--threads", o->threads, "CPU threads (0: OpenMP default)")->capture_default_str();
   app.add_option("--device", o->device, "auto, cpu or cuda")->capture_default_str();
+  app.add_option("--cpu-gemm", o->cpu_gemm,
+                 "CPU GEMMs on 16-bit operands: native (oneDNN, where the CPU has the "
+                 "instructions) or emulated (fp32 stand-ins, OpenBLAS SGEMM)")
+      ->check(CLI::IsMember({"native", "emulated"}))
+      ->capture_default_str();
   app.add_option("--json", o->json_path, "write the results as JSON to this file");
   app.add_option("--trace", o->trace_path,
                  "write a Chrome trace of every step's phases to this file (Perfetto, "

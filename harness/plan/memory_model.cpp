@@ -45,14 +45,15 @@ I carved(I numel, I elem) { return round_up(numel * elem, 64); }
 bool is_fp8(NumberFormat f) { return f == NumberFormat::e4m3 || f == NumberFormat::e5m2; }
 
 // ---- the scratch arena (kernels/scratch_arena.h), simulated --------------------------------
-// The CPU's emulation stand-ins and the CUDA backend's per-call scratch both live in one
-// ScratchArena: within a call, takes (rounded up to the alignment) are served from the last
-// block, and a take that does not fit opens a new block of max(take, 2 × the last block); at
-// the end of a call with several blocks, they are freed and one block of the call's total is
-// allocated. So the arena grows to the largest call's total and then stays, and its tracked
-// peak is reached while a growing call holds the old block and its new ones. The peak depends
-// on the order of the calls' first occurrences only (a call repeated fits its block), so one
-// forward and one backward of each kind of layer are simulated, in step order.
+// The CPU's emulation stand-ins and the CUDA backend's per-call scratch each live in a
+// ScratchArena: within a
+// call, takes (rounded up to the alignment) are served from the last block, and a take that does
+// not fit opens a new block of max(take, 2 × the last block); at the end of a call with several
+// blocks, they are freed and one block of the call's total is allocated. So the arena grows to the
+// largest call's total and then stays, and its tracked peak is reached while a growing call holds
+// the old block and its new ones. The peak depends on the order of the calls' first occurrences
+// only (a call repeated fits its block), so one forward and one backward of each kind of layer are
+// simulated, in step order.
 class ArenaSim {
  public:
   explicit ArenaSim(I align) : align_(align) {}
@@ -102,15 +103,19 @@ struct Operand {
 
 // The scratch one backend call takes, per device: the CPU backend's emulation staging
 // (kernels/cpu/staging.h: an fp32 stand-in for every bf16/f16 tensor a call reads or writes,
-// and a rounded copy of each GEMM operand whose format is not the values' own), or the CUDA
-// backend's per-call scratch (kernels/cuda/scratch.h: operand casts of linear.cpp, the fp32
-// score chunks of attention.cpp, column-sum partials of reduce.cu, the embedding gradient's
-// sort buffers).
+// and a rounded copy of each GEMM operand whose format is not the values' own) and its GEMM
+// workspace (kernels/cpu/native_matmul.h: a linear layer whose operand values are 16-bit runs
+// through oneDNN when the CPU has native instructions for it, with no stand-ins; each call
+// reserves 16-bit copies of fp32 operands and oneDNN's scratchpad in an arena that grows,
+// replacing its block, to the largest call's reservation — sizes the backend itself reports,
+// cpu_matmul_forward_scratch in tb/cpu_backend.h); or the CUDA backend's per-call scratch
+// (kernels/cuda/scratch.h: operand casts of linear.cpp, the fp32 score chunks of
+// attention.cpp, column-sum partials of reduce.cu, the embedding gradient's sort buffers).
 class StagingModel {
  public:
-  StagingModel(DeviceKind d, bool native_bf16)
-      : cuda_(d == DeviceKind::cuda), native_bf16_(native_bf16), arena_(cuda_ ? 256 : 64) {}
+  explicit StagingModel(DeviceKind d) : cuda_(d == DeviceKind::cuda), arena_(cuda_ ? 256 : 64) {}
   I peak() const { return arena_.peak(); }
+  I gemm_workspace_peak() const { return gemm_workspace_; }
 
   void layernorm_forward(Ten out, Ten inp) {
     if (!cuda_) cpu({out, inp});  // o = out(out), x = in(inp); mean, rstd stay fp32
@@ -124,18 +129,19 @@ class StagingModel {
     }
     arena_.end_call();
   }
-  // out(N, OC) = inp(N, C)·wᵀ (+ bias).
-  void matmul_forward(Ten out, Operand inp, Operand w, bool bias, I N, I C, I OC) {
+  // out(N, OC) = inp(N, C)·wᵀ (+ bias) (+ out when accumulating). rows_vary: N is a bound
+  // (an expert's block: the routing decides its rows, up to N).
+  void matmul_forward(Ten out, Operand inp, Operand w, bool bias, bool accumulate, I N, I C, I OC,
+                      bool rows_vary = false) {
     if (cuda_) {
       cuda_gemm(w, inp, OC, N, C, out.st, bias);
     } else {
-      stage(out);
-      // OpenBLAS's bf16 GEMM (when the library has one) reads bf16 operands as stored.
-      const auto as_stored = [](const Operand& o) {
-        return o.t.st == St::bf16 && !o.amax &&
-               (o.f == NumberFormat::bf16 || o.f == NumberFormat::fp32);
-      };
-      if (!(native_bf16_ && as_stored(inp) && as_stored(w))) {
+      CpuMatmulCall call = cpu_call(N, C, OC, inp, w);
+      call.result = dtype(out.st);
+      call.bias = bias;
+      call.accumulate = accumulate;
+      if (!cpu_native(call, rows_vary, cpu_matmul_forward_scratch)) {
+        stage(out);
         cpu_operand(inp);
         cpu_operand(w);
       }
@@ -143,16 +149,24 @@ class StagingModel {
     arena_.end_call();
   }
   // dinp = dout·w; dw += doutᵀ·inp; dbias += Σ dout.
-  void matmul_backward(Ten dinp, Operand dout, Operand inp, Operand w, bool dbias, I N, I C, I OC) {
+  void matmul_backward(Ten dinp, Operand dout, Operand inp, Operand w, bool dbias, I N, I C, I OC,
+                       bool rows_vary = false) {
     if (cuda_) {
       cuda_gemm(w, dout, C, N, OC, dinp.st, false);       // dinp
       cuda_gemm(inp, dout, C, OC, N, St::f32, false);     // dweight (fp32)
       if (dbias) arena_.take(column_sum_scratch(N, OC));  // bias_backward
     } else {
-      stage(dinp);
-      cpu_operand(dout);
-      cpu_operand(inp);
-      cpu_operand(w);
+      CpuMatmulCall call = cpu_call(N, C, OC, inp, w);
+      call.dout = cpu_of(dout);
+      call.result = dtype(dinp.st);
+      call.has_result = dinp.n > 0;
+      call.bias = dbias;
+      if (!cpu_native(call, rows_vary, cpu_matmul_backward_scratch)) {
+        stage(dinp);
+        cpu_operand(dout);
+        cpu_operand(inp);
+        cpu_operand(w);
+      }
     }
     arena_.end_call();
   }
@@ -231,6 +245,41 @@ class StagingModel {
                      (o.f == NumberFormat::fp16 && o.t.st == St::f16);
     if (o.f != NumberFormat::fp32 && !own) arena_.take(o.t.n * 4);
   }
+  // ---- the CPU's native 16-bit GEMMs (kernels/cpu/native_matmul.h) ----
+  static DType dtype(St s) {
+    return s == St::bf16 ? DType::bf16 : s == St::f16 ? DType::f16 : DType::f32;
+  }
+  static CpuMatmulOperand cpu_of(const Operand& o) { return {dtype(o.t.st), o.f, o.amax}; }
+  static CpuMatmulCall cpu_call(I N, I C, I OC, const Operand& inp, const Operand& w) {
+    CpuMatmulCall c;
+    c.rows = N;
+    c.in_features = C;
+    c.out_features = OC;
+    c.inp = cpu_of(inp);
+    c.weight = cpu_of(w);
+    return c;
+  }
+  // When the call runs natively (true): its GEMM workspace reservation and, when roundings
+  // are counted, its result's stand-in. oneDNN's scratchpad is not monotone in the rows (the
+  // weight gradient's K: an odd or partial tail is copied and padded), so a call whose rows
+  // vary takes the largest over 1..N rows — an upper bound, reached when the routing gives
+  // an expert such a count — and is emulated (at N rows, staging's bound) unless every row
+  // count runs natively.
+  template <class Query>
+  bool cpu_native(const CpuMatmulCall& call, bool rows_vary, Query query) {
+    I workspace = 0, emulation = 0;
+    for (I n = rows_vary ? std::min<I>(1, call.rows) : call.rows; n <= call.rows; ++n) {
+      CpuMatmulCall c = call;
+      c.rows = n;
+      const CpuMatmulScratch s = query(c);
+      if (!s.native) return false;
+      workspace = std::max(workspace, static_cast<I>(s.workspace_bytes));
+      emulation = std::max(emulation, static_cast<I>(s.emulation_bytes));
+    }
+    gemm_workspace_ = std::max(gemm_workspace_, workspace);
+    arena_.take(emulation);
+    return true;
+  }
 
   // ---- CUDA (kernels/cuda/linear.cpp, attention.cpp) ----
   enum class In : std::uint8_t { f32, tf32, bf16, f16 };
@@ -300,8 +349,8 @@ class StagingModel {
   }
 
   bool cuda_;
-  bool native_bf16_;
   ArenaSim arena_;
+  I gemm_workspace_ = 0;  // the CPU's GEMM workspace arena: the largest call's reservation
 };
 
 // Everything about one rank of one stage that the formulas need.
@@ -477,21 +526,21 @@ void forward_layer(StagingModel& sm, const Rank& r, bool moe) {
   const auto ln_to_gemm = [&] { sm.layernorm_forward(r.sp ? rows : full, rows); };
   const auto row_parallel = [&](Ten out, I in_cols, const Formats& f) {
     if (r.t == 1) {
-      sm.matmul_forward(out, f.inp, f.w, true, N, in_cols, C);  // accumulates into out
+      sm.matmul_forward(out, f.inp, f.w, true, true, N, in_cols, C);  // accumulates into out
     } else {
-      sm.matmul_forward({N * C, St::f32}, f.inp, f.w, true, N, in_cols, C);  // partial sums
+      sm.matmul_forward({N * C, St::f32}, f.inp, f.w, true, false, N, in_cols, C);  // partials
       sm.add(out, rows, r.sp ? Ten{R * C, St::f32} : Ten{N * C, St::f32});
     }
   };
   ln_to_gemm();
   Formats qkv = block_formats(r, N * C, 3 * Ct * C, N * 3 * Ct);
-  sm.matmul_forward({N * 3 * Ct, a}, qkv.inp, qkv.w, true, N, C, 3 * Ct);
+  sm.matmul_forward({N * 3 * Ct, a}, qkv.inp, qkv.w, true, false, N, C, 3 * Ct);
   sm.attention_forward({N * Ct, a}, {r.B * r.NHt * r.T * r.T, a}, {N * 3 * Ct, a}, r.T, r.NHt);
   row_parallel(rows, Ct, block_formats(r, N * Ct, C * Ct, N * C));
   ln_to_gemm();
   if (!moe) {
     Formats fc = block_formats(r, N * C, 4 * Ct * C, N * 4 * Ct);
-    sm.matmul_forward({N * 4 * Ct, a}, fc.inp, fc.w, true, N, C, 4 * Ct);
+    sm.matmul_forward({N * 4 * Ct, a}, fc.inp, fc.w, true, false, N, C, 4 * Ct);
     sm.gelu_forward({N * 4 * Ct, a}, {N * 4 * Ct, a});
     row_parallel(rows, 4 * Ct, block_formats(r, N * 4 * Ct, C * 4 * Ct, N * C));
     return;
@@ -501,14 +550,14 @@ void forward_layer(StagingModel& sm, const Rank& r, bool moe) {
   // decides them each step).
   Operand ln2{full};
   Operand router{{r.E * C, St::f32}};
-  sm.matmul_forward({N * r.E, St::f32}, ln2, router, false, N, C, r.E);
+  sm.matmul_forward({N * r.E, St::f32}, ln2, router, false, false, N, C, r.E);
   sm.gather_rows({r.M * C, a}, full, {});
   const I cap = r.cap;
   Formats fc = block_formats(r, cap * C, 4 * C * C, cap * 4 * C);
-  sm.matmul_forward({cap * 4 * C, a}, fc.inp, fc.w, true, cap, C, 4 * C);
+  sm.matmul_forward({cap * 4 * C, a}, fc.inp, fc.w, true, false, cap, C, 4 * C, true);
   sm.gelu_forward({cap * 4 * C, a}, {cap * 4 * C, a});
   Formats pr = block_formats(r, cap * 4 * C, C * 4 * C, cap * C);
-  sm.matmul_forward({cap * C, a}, pr.inp, pr.w, true, cap, 4 * C, C);
+  sm.matmul_forward({cap * C, a}, pr.inp, pr.w, true, false, cap, 4 * C, C, true);
   sm.combine_rows(rows, {r.M * C, a}, {r.M, St::f32});
 }
 
@@ -538,10 +587,10 @@ void backward_layer(StagingModel& sm, const Rank& r, bool moe) {
     sm.gathered_row_dot({r.M, St::f32}, full, {r.M * C, a});
     sm.gather_rows({r.M * C, a}, full, {r.M, St::f32});
     Formats pr = block_formats(r, cap * 4 * C, C * 4 * C, cap * C);
-    sm.matmul_backward({cap * 4 * C, a}, pr.dout, pr.inp, pr.w, true, cap, 4 * C, C);
+    sm.matmul_backward({cap * 4 * C, a}, pr.dout, pr.inp, pr.w, true, cap, 4 * C, C, true);
     sm.gelu_backward({cap * 4 * C, a}, {cap * 4 * C, a}, {cap * 4 * C, a});
     Formats fc = block_formats(r, cap * C, 4 * C * C, cap * 4 * C);
-    sm.matmul_backward({cap * C, a}, fc.dout, fc.inp, fc.w, true, cap, C, 4 * C);
+    sm.matmul_backward({cap * C, a}, fc.dout, fc.inp, fc.w, true, cap, C, 4 * C, true);
     sm.combine_rows(full, {r.M * C, a}, {});
     Operand d_router{{N * r.E, St::f32}}, ln2{full}, router{{r.E * C, St::f32}};
     sm.matmul_backward(full, d_router, ln2, router, false, N, C, r.E);
@@ -569,9 +618,15 @@ Formats head_formats(const Rank& r) {
   return f;
 }
 
-I staging_peak(const Rank& r, DeviceKind device, bool native_bf16, const Layout& lay, bool lamb,
-               bool parallel) {
-  StagingModel sm(device, native_bf16);
+// The per-call scratch arenas' peaks: the emulation staging (or CUDA scratch) and the CPU's
+// GEMM workspace.
+struct ScratchPeaks {
+  I staging = 0, gemm_workspace = 0;
+};
+
+ScratchPeaks scratch_peaks(const Rank& r, DeviceKind device, const Layout& lay, bool lamb,
+                           bool parallel) {
+  StagingModel sm(device);
   const I N = r.N, C = r.C;
   const Ten full{N * C, r.act};
   // The kinds of block in the order forward and backward first meet them.
@@ -590,7 +645,7 @@ I staging_peak(const Rank& r, DeviceKind device, bool native_bf16, const Layout&
   const Formats head = head_formats(r);
   if (r.last) {
     sm.layernorm_forward(full, full);
-    sm.matmul_forward({N * r.V, St::f32}, head.inp, head.w, false, N, C, r.V);
+    sm.matmul_forward({N * r.V, St::f32}, head.inp, head.w, false, false, N, C, r.V);
     sm.cross_entropy_forward(N);
   }
   // Backward (a recomputed segment repeats forward's calls first: nothing new).
@@ -604,7 +659,7 @@ I staging_peak(const Rank& r, DeviceKind device, bool native_bf16, const Layout&
   // parallel job), LAMB's per-tensor direction.
   sm.sum_squares(parallel ? lay.largest : lay.total);
   if (lamb) sm.lamb_direction(lay.largest);
-  return sm.peak();
+  return {sm.peak(), sm.gemm_workspace_peak()};
 }
 
 Rank make_rank(const ModelConfig& model, const RunConfig& run, int begin, int end, I slots) {
@@ -684,9 +739,8 @@ MemoryPrediction predict_stage_memory(const ModelConfig& model, const RunConfig&
   }
 
   double act = 0, work = 0, comm = 0, emul = 0, params = 0, grads = 0, opt = 0;
-  const bool native_bf16 = device == DeviceKind::cpu && cpu_native_bf16_gemm();
   I total_elems = 0, largest = 0, prunable = 0;
-  I work_scratch = 0, staging = 0;
+  I work_scratch = 0, staging = 0, gemm_workspace = 0;
   for (std::size_t ci = 0; ci < chunks.size(); ++ci) {
     const auto [begin, end] = chunks[ci];
     const Rank r = make_rank(model, run, begin, end, slots);
@@ -700,8 +754,9 @@ MemoryPrediction predict_stage_memory(const ModelConfig& model, const RunConfig&
     // Selective recompute: one probabilities buffer shared by every layer and slot.
     if (r.selective) act += double(carved(r.B * r.NHt * r.T * r.T, elem(r.act)));
     work_scratch = std::max(work_scratch, backward_scratch_bytes(r));
-    staging = std::max(
-        staging, staging_peak(r, device, native_bf16, lay, run.optimizer == "lamb", parallel));
+    const ScratchPeaks peaks = scratch_peaks(r, device, lay, run.optimizer == "lamb", parallel);
+    staging = std::max(staging, peaks.staging);
+    gemm_workspace = std::max(gemm_workspace, peaks.gemm_workspace);
     if (ci == 0) {
       // Communication (fp32 partial sums whatever the activation width; docs/parallel.md):
       // Megatron's tensor-parallel f/g operators reduce through one N·C buffer; sequence
@@ -756,6 +811,10 @@ MemoryPrediction predict_stage_memory(const ModelConfig& model, const RunConfig&
     if (r0.mode == PrecisionMode::fp8) work += 16384.0 * 4;
     work += double(staging);
   } else {
+    // The CPU's GEMM workspace arena (oneDNN's scratchpad, 16-bit copies of fp32 operands),
+    // grown to the largest native GEMM call's reservation while the backward scratch and
+    // LAMB's direction, held from before the first GEMM, are allocated.
+    work += double(gemm_workspace);
     // The CPU's fp32 stand-ins for 16-bit tensors and rounded GEMM operand copies, grown to
     // the largest call (emulation: a GPU with native kernels has none).
     emul = double(staging);

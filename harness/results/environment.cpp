@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "build_info.h"
+#include "cpu_features.h"
 #include "tb/devices.h"
 
 extern "C" char* openblas_get_config();
@@ -36,9 +37,12 @@ std::string host_name() {
 
 nlohmann::json capture_environment(const std::string& command_line, int threads) {
   nlohmann::json env;
+  const CpuFeatures features = cpu_features();
   env["cpu"] = {{"model", cpu_model()},
                 {"logical_cores", std::thread::hardware_concurrency()},
-                {"threads", threads}};
+                {"threads", threads},
+                {"isa", features.isa_json()},
+                {"memory_bytes", features.memory_bytes}};
   const GpuInventory gpus = query_gpus();
   nlohmann::json devs = nlohmann::json::array();
   for (const auto& g : gpus.devices) {

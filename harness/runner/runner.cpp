@@ -198,28 +198,46 @@ void configure_model(GptModel& model, const RunConfig& c, std::uint64_t seed) {
 // What the precision mode did: formats, whether this device ran it natively, loss scaling.
 json precision_json(const RunConfig& c, const Backend& backend) {
   const PrecisionMode mode = parse_precision_mode(c.precision);
-  const bool native = mode == PrecisionMode::fp32 || backend.kind() == DeviceKind::cuda;
-  json j = {
-      {"mode", c.precision},
-      {"execution", native ? "native" : "emulated"},
-      {"note", native ? ""
-                      : "the CPU has no reduced-precision arithmetic: operands are rounded to "
-                        "the format (RNE) and multiplied in fp32, 16-bit tensors are stored "
-                        "16-bit and widened for each kernel (memory category emulation)"},
-      {"activation_dtype", dtype_name(activation_dtype(mode))},
-      {"gemm", backend.kind() == DeviceKind::cuda
-                   ? "cuBLASLt"
-                   : (mode == PrecisionMode::bf16 && cpu_native_bf16_gemm()
-                          ? "forward: OpenBLAS cblas_sbgemm; backward: fp32 SGEMM on bf16 operands"
-                          : "fp32 SGEMM (OpenBLAS) on operands rounded to the format")},
-      {"gemm_operands",
-       {{"forward", number_format_name(forward_gemm_format(mode))},
-        {"gradient", number_format_name(gradient_gemm_format(mode))}}},
-      {"master_weights", "f32"},
-      {"loss_scaling",
-       {{"dynamic", c.dynamic_loss_scaling()},
-        {"init_scale", c.dynamic_loss_scaling() ? json(c.loss_scale_init) : json(1.0)},
-        {"growth_interval", c.loss_scale_growth_interval}}}};
+  const bool cuda = backend.kind() == DeviceKind::cuda;
+  // On the CPU, bf16 and fp16 GEMMs run natively through oneDNN where the CPU has the
+  // instructions (AVX512-BF16, AMX, AVX512-FP16); the other kernels compute in fp32 on the
+  // 16-bit tensors, widened per call, as the GPU's kernels do in registers.
+  const bool cpu_native_gemm = !cuda && ((mode == PrecisionMode::bf16 && cpu_native_bf16_gemm()) ||
+                                         (mode == PrecisionMode::fp16 && cpu_native_fp16_gemm()));
+  const bool native = mode == PrecisionMode::fp32 || cuda || cpu_native_gemm;
+  const DType storage = activation_dtype(mode) == DType::f16 ? DType::f16 : DType::bf16;
+  std::string note;
+  if (cpu_native_gemm) {
+    note = "the GEMMs run natively in oneDNN on ISA " + cpu_gemm_isa() +
+           " (16-bit operands, fp32 accumulation); attention, LayerNorm, GELU, softmax and the "
+           "other kernels compute in fp32 on 16-bit tensors widened per call (memory category "
+           "emulation)";
+  } else if (!native) {
+    note =
+        "the CPU has no reduced-precision arithmetic: operands are rounded to the format (RNE) "
+        "and multiplied in fp32, 16-bit tensors are stored 16-bit and widened for each kernel "
+        "(memory category emulation)";
+  }
+  std::string gemm = "fp32 SGEMM (OpenBLAS) on operands rounded to the format";
+  if (cuda) {
+    gemm = "cuBLASLt";
+  } else if (mode == PrecisionMode::bf16 || mode == PrecisionMode::fp16) {
+    gemm = cpu_gemm_description(storage);
+  }
+  json j = {{"mode", c.precision},
+            {"execution", native ? "native" : "emulated"},
+            {"note", note},
+            {"activation_dtype", dtype_name(activation_dtype(mode))},
+            {"gemm", gemm},
+            {"gemm_operands",
+             {{"forward", number_format_name(forward_gemm_format(mode))},
+              {"gradient", number_format_name(gradient_gemm_format(mode))}}},
+            {"master_weights", "f32"},
+            {"loss_scaling",
+             {{"dynamic", c.dynamic_loss_scaling()},
+              {"init_scale", c.dynamic_loss_scaling() ? json(c.loss_scale_init) : json(1.0)},
+              {"growth_interval", c.loss_scale_growth_interval}}}};
+  if (cpu_native_gemm) j["gemm_isa"] = cpu_gemm_isa();
   if (mode == PrecisionMode::fp8) {
     j["fp8"] = {{"amax_history", c.fp8_amax_history},
                 {"margin", c.fp8_margin},

@@ -5,7 +5,7 @@
 #include <utility>
 
 #include "cpu_kernels.h"
-#include "gemm_bf16.h"
+#include "native_matmul.h"
 #include "staging.h"
 #include "tb/cpu_backend.h"
 
@@ -60,7 +60,13 @@ class CpuBackend final : public Backend {
             [this](std::size_t bytes) {
               return allocate(bytes, MemoryCategory::emulation, "reduced-precision staging");
             },
-            /*alignment=*/64) {
+            /*alignment=*/64),
+        gemm_workspace_(
+            [this](std::size_t bytes) {
+              return allocate(bytes, MemoryCategory::workspace,
+                              "GEMM workspace (oneDNN scratchpad, 16-bit operand copies)");
+            },
+            cpu::kGemmWorkspaceAlignment) {
     cpu::set_num_threads(threads);
   }
 
@@ -156,22 +162,12 @@ class CpuBackend final : public Backend {
     expect(inp.numel() % C == 0 && out.numel() / OC == inp.numel() / C, "matmul_forward",
            "shapes " + shape_string(out.shape) + " = " + shape_string(inp.shape) + " · " +
                shape_string(weight.shape) + "ᵀ do not agree");
+    // 16-bit operand values: through oneDNN where it runs them natively (native_matmul.h),
+    // without fp32 stand-ins; otherwise emulated below.
+    if (cpu::native_matmul_forward(out, inp, weight, bias, accumulate_out, prec, native_scratch()))
+      return;
     cpu::Staging s(arena_, stats());
     const Tensor o = s.out(out, accumulate_out);
-    // bf16 operands stored bf16: straight to OpenBLAS's bf16 GEMM where the library has one
-    // (no fp32 stand-ins for them). Elsewhere — Debian's OpenBLAS 0.3.21 — decoded below.
-    const auto as_stored_bf16 = [](const Tensor& t, const GemmOperand& op) {
-      return t.dtype == DType::bf16 && op.amax == nullptr &&
-             (op.format == NumberFormat::bf16 || op.format == NumberFormat::fp32);
-    };
-    if (cpu::have_native_bf16_gemm() && o.dtype == DType::f32 && as_stored_bf16(inp, prec.inp) &&
-        as_stored_bf16(weight, prec.weight) && (bias.empty() || bias.dtype == DType::f32)) {
-      cpu::matmul_forward_bf16(p<float>(o), static_cast<const std::uint16_t*>(inp.ptr),
-                               static_cast<const std::uint16_t*>(weight.ptr), p<float>(bias),
-                               inp.numel() / C, C, OC, accumulate_out);
-      s.commit();
-      return;
-    }
     const Tensor x = s.gemm_operand(s.in(inp), inp, prec.inp);
     const Tensor w = s.gemm_operand(s.in(weight), weight, prec.weight);
     dispatch_float(x.dtype, "matmul_forward", [&](auto z) {
@@ -185,6 +181,9 @@ class CpuBackend final : public Backend {
                        const Tensor& dout, const Tensor& inp, const Tensor& weight,
                        const GemmPrecision& prec) override {
     const int OC = as_int(weight.dim(0)), C = as_int(weight.dim(1));
+    if (cpu::native_matmul_backward(dinp, dweight, dbias, dout, inp, weight, prec,
+                                    native_scratch()))
+      return;
     cpu::Staging s(arena_, stats());
     const Tensor dx = s.out(dinp);
     const Tensor dy_stored = s.in(dout);
@@ -406,8 +405,10 @@ class CpuBackend final : public Backend {
 
  private:
   RoundingStats* stats() { return counting_ ? &rounding_ : nullptr; }
+  cpu::NativeScratch native_scratch() { return {gemm_workspace_, arena_, stats()}; }
   MemoryTracker tracker_;
-  ScratchArena arena_;
+  ScratchArena arena_;           // emulation: fp32 stand-ins (staging.h)
+  ScratchArena gemm_workspace_;  // workspace: oneDNN's scratchpad, 16-bit operand copies
   bool counting_ = false;
   RoundingStats rounding_;
 };
@@ -422,5 +423,4 @@ std::unique_ptr<Backend> make_cpu_backend(int threads, std::size_t memory_limit_
 
 namespace tb {
 int cpu_thread_count() { return cpu::num_threads(); }
-bool cpu_native_bf16_gemm() { return cpu::have_native_bf16_gemm(); }
 }  // namespace tb

@@ -36,14 +36,13 @@ template <class T>
 void matmul_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
                      std::int64_t N, int C, int OC);
 
-// matmul_forward with bf16 operands (bit patterns) and fp32 out/bias, through gemm_bf16
-// (OpenBLAS's cblas_sbgemm where the library has it).
-void matmul_forward_bf16(float* out, const std::uint16_t* inp, const std::uint16_t* weight,
-                         const float* bias, std::int64_t N, int C, int OC, bool accumulate_out);
-
 // dbias(OC) += Σ over N rows of dout(N,OC), in a fixed order.
 template <class T>
 void bias_backward(T* dbias, const T* dout, std::int64_t N, int OC);
+// The same from a 16-bit dout (bf16 or fp16 bit patterns, f its format), each element decoded
+// exactly: the sums, in the same order, of bias_backward<float> on the decoded values.
+void bias_backward_16(float* dbias, const std::uint16_t* dout, NumberFormat f, std::int64_t N,
+                      int OC);
 
 template <class T>
 void attention_forward(T* out, T* probs, const T* qkv, int B, int T_, int C, int NH);

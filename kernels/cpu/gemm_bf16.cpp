@@ -28,25 +28,6 @@ std::vector<float> decode_matrix(const std::uint16_t* src, int rows, int cols, i
 }
 }  // namespace
 
-#ifdef TB_HAVE_CBLAS_SBGEMM
-static_assert(sizeof(bfloat16) == sizeof(std::uint16_t));
-bool have_native_bf16_gemm() { return true; }
-
-void gemm_bf16(bool ta, bool tb_, int M, int N, int K, float alpha, const std::uint16_t* A, int lda,
-               const std::uint16_t* B, int ldb, float beta, float* C, int ldc) {
-  // OpenBLAS's bfloat16 is a typedef of uint16_t (openblas_config.h); the cast is a no-op then.
-  cblas_sbgemm(CblasRowMajor, op(ta), op(tb_), M, N, K, alpha, reinterpret_cast<const bfloat16*>(A),
-               lda, reinterpret_cast<const bfloat16*>(B), ldb, beta, C, ldc);
-}
-#else
-bool have_native_bf16_gemm() { return false; }
-
-void gemm_bf16(bool ta, bool tb_, int M, int N, int K, float alpha, const std::uint16_t* A, int lda,
-               const std::uint16_t* B, int ldb, float beta, float* C, int ldc) {
-  gemm_bf16_emulated(ta, tb_, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-}
-#endif
-
 void gemm_bf16_emulated(bool ta, bool tb_, int M, int N, int K, float alpha, const std::uint16_t* A,
                         int lda, const std::uint16_t* B, int ldb, float beta, float* C, int ldc) {
   // Stored shapes: A is M×K (K×M when transposed), B is K×N (N×K when transposed).

@@ -1,7 +1,8 @@
 #include <algorithm>
+#include <bit>
 
 #include "cpu_kernels.h"
-#include "gemm_bf16.h"
+#include "tb/number_format.h"
 
 namespace tb::cpu {
 
@@ -33,12 +34,6 @@ void matmul_forward(T* out, const T* inp, const T* weight, const T* bias, std::i
   gemm<T>(false, true, static_cast<int>(N), OC, C, T(1), inp, C, weight, C, beta, out, OC);
 }
 
-void matmul_forward_bf16(float* out, const std::uint16_t* inp, const std::uint16_t* weight,
-                         const float* bias, std::int64_t N, int C, int OC, bool accumulate_out) {
-  const float beta = broadcast_bias(out, bias, N, OC, accumulate_out);
-  gemm_bf16(false, true, static_cast<int>(N), OC, C, 1.0f, inp, C, weight, C, beta, out, OC);
-}
-
 template <class T>
 void matmul_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
                      std::int64_t N, int C, int OC) {
@@ -48,21 +43,40 @@ void matmul_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp,
   if (dbias) bias_backward(dbias, dout, N, OC);
 }
 
+namespace {
+// dbias += column sums of dout (N × OC), each element read through load(): blocks of 64
+// columns in parallel, the rows of a block summed in order — a fixed order, whatever the
+// thread count.
+template <class T, class In, class Load>
+void column_sums(T* dbias, const In* dout, std::int64_t N, int OC, Load load) {
+  constexpr int kBlock = 64;
+  const int n_blocks = (OC + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static)
+  for (int blk = 0; blk < n_blocks; ++blk) {
+    const int j0 = blk * kBlock, j1 = std::min(OC, j0 + kBlock);
+    T acc[kBlock] = {};
+    for (std::int64_t r = 0; r < N; ++r) {
+      const In* d = dout + r * OC;
+      for (int j = j0; j < j1; ++j) acc[j - j0] += load(d[j]);
+    }
+    for (int j = j0; j < j1; ++j) dbias[j] += acc[j - j0];
+  }
+}
+}  // namespace
+
 template <class T>
 void bias_backward(T* dbias, const T* dout, std::int64_t N, int OC) {
-  {
-    constexpr int kBlock = 64;
-    const int n_blocks = (OC + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static)
-    for (int blk = 0; blk < n_blocks; ++blk) {
-      const int j0 = blk * kBlock, j1 = std::min(OC, j0 + kBlock);
-      T acc[kBlock] = {};
-      for (std::int64_t r = 0; r < N; ++r) {
-        const T* d = dout + r * OC;
-        for (int j = j0; j < j1; ++j) acc[j - j0] += d[j];
-      }
-      for (int j = j0; j < j1; ++j) dbias[j] += acc[j - j0];
-    }
+  column_sums(dbias, dout, N, OC, [](T v) { return v; });
+}
+
+void bias_backward_16(float* dbias, const std::uint16_t* dout, NumberFormat f, std::int64_t N,
+                      int OC) {
+  if (f == NumberFormat::bf16) {
+    // bf16 → fp32 is the 16-bit shift (decode_bf16), inlined here.
+    column_sums(dbias, dout, N, OC,
+                [](std::uint16_t b) { return std::bit_cast<float>(std::uint32_t{b} << 16); });
+  } else {
+    column_sums(dbias, dout, N, OC, [](std::uint16_t b) { return decode_fp16(b); });
   }
 }
 

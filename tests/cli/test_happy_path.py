@@ -252,3 +252,14 @@ def test_info_prints_json(trainbench):
     assert isinstance(info["cuda"]["backend_built"], bool)
     assert isinstance(info["gpus"], list)
     assert info["command_line"].endswith("info")
+    # The CPU's reduced-precision instruction sets, as /proc/cpuinfo names them, and its memory.
+    isa = info["cpu"]["isa"]
+    assert set(isa) >= {"avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_tile"}
+    flags = set()
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            break
+    assert all(isa[name] == (name in flags) for name in isa)
+    mem_kb = next(int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal:"))
+    assert info["cpu"]["memory_bytes"] == mem_kb * 1024

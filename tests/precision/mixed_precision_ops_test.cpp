@@ -1,9 +1,11 @@
-// The CPU backend on 16-bit tensors (tb/backend.h, "Precision"): every operation given bf16
-// or f16 tensors must equal, bit for bit, the fp32 operation on the tensors' decoded values
-// with its outputs rounded to the output's width (RNE), and the GEMMs must multiply operands
-// rounded to their GemmPrecision format — tf32, bf16, fp16, or FP8 cast with a scale — and
-// report the operand's amax. The references here are the f32 backend itself plus
-// tb/number_format.h's conversions (each tested exhaustively in number_format_test.cpp).
+// The CPU backend's emulation of 16-bit tensors (tb/backend.h, "Precision"): every operation
+// given bf16 or f16 tensors must equal, bit for bit, the fp32 operation on the tensors' decoded
+// values with its outputs rounded to the output's width (RNE), and the GEMMs must multiply
+// operands rounded to their GemmPrecision format — tf32, bf16, fp16, or FP8 cast with a scale
+// — and report the operand's amax. The references here are the f32 backend itself plus
+// tb/number_format.h's conversions (each tested exhaustively in number_format_test.cpp). The
+// GEMM tests force the emulated path (tb/cpu_backend.h, CpuGemmPath): the native one, through
+// oneDNN, sums in its own order and is tested against f64 in native_matmul_test.cpp.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -16,6 +18,7 @@
 #include <vector>
 
 #include "numerics/numerics_util.h"
+#include "precision/gemm_path_scope.h"
 #include "tb/backend.h"
 #include "tb/cpu_backend.h"
 #include "tb/number_format.h"
@@ -23,7 +26,9 @@
 namespace tb::test {
 namespace {
 
-NumberFormat format_of(DType t) { return t == DType::bf16 ? NumberFormat::bf16 : NumberFormat::fp16; }
+NumberFormat format_of(DType t) {
+  return t == DType::bf16 ? NumberFormat::bf16 : NumberFormat::fp16;
+}
 
 // A backend tensor of dtype t holding `values` (rounded to t when 16-bit).
 class Tensors {
@@ -154,9 +159,11 @@ TEST_P(MixedPrecisionOps, AttentionAndEmbeddingMatchRoundedFp32) {
   Tensors ts(*be);
   const int B = 2, T = 70, C = 16, NH = 2, V = 11;  // T > 64 crosses the kernel's row blocks
   const auto qkv = rounded(f, randn(B * T * 3 * C, 5, 0.7));
-  const Tensor qkv16 = ts.make(h, {B, T, 3 * C}, qkv), qkv32 = ts.make(DType::f32, {B, T, 3 * C}, qkv);
+  const Tensor qkv16 = ts.make(h, {B, T, 3 * C}, qkv),
+               qkv32 = ts.make(DType::f32, {B, T, 3 * C}, qkv);
   const std::vector<float> zeros_out(B * T * C), zeros_att(B * NH * T * T);
-  const Tensor out16 = ts.make(h, {B, T, C}, zeros_out), out32 = ts.make(DType::f32, {B, T, C}, zeros_out);
+  const Tensor out16 = ts.make(h, {B, T, C}, zeros_out),
+               out32 = ts.make(DType::f32, {B, T, C}, zeros_out);
   const Tensor att16 = ts.make(h, {B, NH, T, T}, zeros_att),
                att32 = ts.make(DType::f32, {B, NH, T, T}, zeros_att);
   be->attention_forward(out16, att16, qkv16, NH);
@@ -170,7 +177,8 @@ TEST_P(MixedPrecisionOps, AttentionAndEmbeddingMatchRoundedFp32) {
   const Tensor att_as32 = ts.make(DType::f32, {B, NH, T, T}, ts.get(att16));
   const Tensor d16 = ts.make(h, {B, T, 3 * C}, std::vector<float>(B * T * 3 * C)),
                d32 = ts.make(DType::f32, {B, T, 3 * C}, std::vector<float>(B * T * 3 * C));
-  const Tensor s16 = ts.make(h, {B, NH, T, T}, zeros_att), s32 = ts.make(DType::f32, {B, NH, T, T}, zeros_att);
+  const Tensor s16 = ts.make(h, {B, NH, T, T}, zeros_att),
+               s32 = ts.make(DType::f32, {B, NH, T, T}, zeros_att);
   be->attention_backward(d16, s16, dout16, qkv16, att16, NH);
   be->attention_backward(d32, s32, dout32, qkv32, att_as32, NH);
   expect_bits_equal(rounded(f, ts.get(d32)), ts.get(d16));
@@ -201,6 +209,7 @@ TEST_P(MixedPrecisionOps, AttentionAndEmbeddingMatchRoundedFp32) {
 // matmul with 16-bit activations and weights, f32 bias and weight gradients: equal to the f32
 // matmul on the decoded values (16-bit operands are exact in fp32), output rounded.
 TEST_P(MixedPrecisionOps, MatmulMatchesRoundedFp32) {
+  const GemmPathScope emulated(CpuGemmPath::emulated);
   const DType h = GetParam();
   const NumberFormat f = format_of(h);
   auto be = make_cpu_backend();
@@ -244,10 +253,11 @@ TEST_P(MixedPrecisionOps, ConvertRoundsToNearestEvenAndBack) {
   auto be = make_cpu_backend();
   Tensors ts(*be);
   auto v = randn(1000, 15, 100.0);
-  v[0] = 1e6f;  // fp16 overflow → inf
+  v[0] = 1e6f;   // fp16 overflow → inf
   v[1] = 1e-9f;  // fp16 underflow → 0
   v[2] = std::numeric_limits<float>::quiet_NaN();
-  const Tensor src = ts.make(DType::f32, {1000}, v), dst = ts.make(h, {1000}, std::vector<float>(1000));
+  const Tensor src = ts.make(DType::f32, {1000}, v),
+               dst = ts.make(h, {1000}, std::vector<float>(1000));
   be->convert(dst, src);
   expect_bits_equal(rounded(f, v), ts.get(dst));
   const Tensor back = ts.make(DType::f32, {1000}, std::vector<float>(1000));
@@ -267,6 +277,7 @@ INSTANTIATE_TEST_SUITE_P(Widths, MixedPrecisionOps, ::testing::Values(DType::bf1
 // GEMM operand formats on f32 tensors: tf32/bf16/fp16 round the operands (RNE); FP8 casts
 // x·scale with saturation and divides the product back; the amaxes are max|x| as stored.
 TEST(GemmOperandFormats, EqualFp32GemmOfRoundedOperands) {
+  const GemmPathScope emulated(CpuGemmPath::emulated);
   auto be = make_cpu_backend();
   Tensors ts(*be);
   const int N = 29, C = 18, OC = 22;
@@ -336,7 +347,8 @@ TEST(EmulationScratch, TrackedSteadyAndReleased) {
   auto be = make_cpu_backend();
   Tensors ts(*be);
   const int n = 4096;
-  const Tensor x = ts.make(DType::bf16, {n}, randn(n, 30)), o = ts.make(DType::bf16, {n}, randn(n, 31));
+  const Tensor x = ts.make(DType::bf16, {n}, randn(n, 30)),
+               o = ts.make(DType::bf16, {n}, randn(n, 31));
   EXPECT_EQ(be->memory().peak_bytes(MemoryCategory::emulation), 0u);
   be->gelu_forward(o, x);
   const std::size_t after_first = be->memory().current_bytes(MemoryCategory::emulation);
@@ -348,7 +360,8 @@ TEST(EmulationScratch, TrackedSteadyAndReleased) {
   // f32 calls need none.
   auto be32 = make_cpu_backend();
   Tensors t32(*be32);
-  const Tensor a = t32.make(DType::f32, {n}, randn(n, 32)), b = t32.make(DType::f32, {n}, randn(n, 33));
+  const Tensor a = t32.make(DType::f32, {n}, randn(n, 32)),
+               b = t32.make(DType::f32, {n}, randn(n, 33));
   be32->gelu_forward(b, a);
   EXPECT_EQ(be32->memory().peak_bytes(MemoryCategory::emulation), 0u);
 }
