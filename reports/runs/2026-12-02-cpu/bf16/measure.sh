@@ -28,8 +28,9 @@ done
 # 3. The training step against PyTorch's CPU bf16 autocast, fp32 and bf16, 1 and 2 threads.
 /usr/bin/python3 bench/peers/compare.py --trainbench "$build/bin/trainbench" --precision fp32,bf16 \
   --threads 1,2 --rounds 2 --steps 6 --warmup 1 --out "$out/peers" > "$out/peers.log" 2>&1
-# 4. The precision scenario with native bf16, and its report.
+# 4. The precision scenario's fp32 and bf16 variants (bf16 native), and their report.
 rm -rf "$out/precision"
-"$build/bin/trainbench" run scenarios/precision.json --out "$out/precision" > "$out/precision.log" 2>&1
+"$build/bin/trainbench" run scenarios/precision.json --filter '^precision=(fp32|bf16),' --out "$out/precision" \
+  > "$out/precision.log" 2>&1
 "$build/bin/trainbench" report "$out/precision" > /dev/null
 echo "measure.sh: done"
