@@ -7,6 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libopenblas-openmp-dev   # CPU GEMMs; the OpenMP build shares one thread pool with our kernels
   libdnnl-dev              # CPU bf16/fp16 GEMMs on AVX512-BF16/AMX (oneDNN, OpenMP runtime)
+  ocl-icd-opencl-dev       # Debian's oneDNN CMake package requires OpenCL (its GPU runtime)
   nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-numpy python3-matplotlib python3-pytest python3-jsonschema
