@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# Native bf16 GEMMs on this CPU (issue 15): the commands behind README's "Measured: native
-# bf16 on this CPU" and the files next to this script. BUILD: a Release build with oneDNN and
-# the benchmarks (cmake -DTB_BUILD_BENCH=ON; here build-dnnl, commit 9b7dbc6).
-#   reports/runs/2026-12-02-cpu/bf16/measure.sh BUILD
+# Native bf16 GEMMs on this CPU (issue 15): every measurement behind README's "Measured: native
+# bf16 on this CPU", written to OUT. BUILD: a Release build with oneDNN and the benchmarks
+# (cmake -DTB_BUILD_BENCH=ON). About 45 minutes on 2 cores.
+#   bench/bf16_measure.sh BUILD OUT
 set -euo pipefail
-build=$1
-out=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$out/../../../.." && pwd)
-cd "$repo"
+build=$(cd "$1" && pwd)
+mkdir -p "$2"
+out=$(cd "$2" && pwd)
+cd "$(dirname "$0")/.."
 "$build/bin/trainbench" info > "$out/info.json"
 lscpu > "$out/lscpu.txt"
+git rev-parse HEAD > "$out/commit.txt"
 # 1. GEMM throughput, fp32 (OpenBLAS) against bf16 (oneDNN), at 1 and 2 threads.
 for t in 1 2; do
   OMP_NUM_THREADS=$t "$build/bin/bench_gemm_precision" --benchmark_repetitions=3 \
@@ -28,9 +29,9 @@ done
 # 3. The training step against PyTorch's CPU bf16 autocast, fp32 and bf16, 1 and 2 threads.
 /usr/bin/python3 bench/peers/compare.py --trainbench "$build/bin/trainbench" --precision fp32,bf16 \
   --threads 1,2 --rounds 2 --steps 6 --warmup 1 --out "$out/peers" > "$out/peers.log" 2>&1
-# 4. The precision scenario's fp32 and bf16 variants (bf16 native), and their report.
-rm -rf "$out/precision"
-"$build/bin/trainbench" run scenarios/precision.json --filter '^precision=(fp32|bf16),' --out "$out/precision" \
-  > "$out/precision.log" 2>&1
-"$build/bin/trainbench" report "$out/precision" > /dev/null
-echo "measure.sh: done"
+# 4. The precision scenario and the default suite (bf16 native), and their reports.
+for s in precision default; do
+  "$build/bin/trainbench" run "scenarios/$s.json" --out "$out/$s" --resume > "$out/$s.log" 2>&1
+  "$build/bin/trainbench" report "$out/$s" > /dev/null
+done
+echo "bf16_measure.sh: done"
