@@ -79,17 +79,22 @@ def draw(a: Analysis) -> Figure:
     rows = math.ceil(n / cols)
     fig = plotstyle.new_figure(5.2 * cols, 4.2 * rows, notes(a))
     axes = fig.subplots(rows, cols, squeeze=False)
+    labels = []
     for k, (fam, members) in enumerate(groups):
         ax = axes[k // cols][k % cols]
-        _panel(ax, a, k, fam, members)
+        labels.append(_panel(ax, a, k, fam, members))
     for k in range(n, rows * cols):
         axes[k // cols][k % cols].set_visible(False)
     title = f"{a.results.scenario.get('name', '')}: speedup against accuracy"
     fig.suptitle(title, fontsize=11, weight="bold")
+    for panel_labels in labels:
+        plotstyle.spread_labels(fig, panel_labels)
     return fig
 
 
-def _panel(ax, a: Analysis, k: int, fam: str, members: list[Variant]) -> None:
+def _panel(ax, a: Analysis, k: int, fam: str, members: list[Variant]) -> list:
+    """Draws one family's panel; returns its point labels."""
+    labels = []
     ax.axvline(1.0, color="0.75", lw=0.8, zorder=0)
     ax.axhline(0.0, color="0.75", lw=0.8, zorder=0)
     xy: list[tuple[float, float]] = [(1.0, 0.0)]
@@ -107,7 +112,8 @@ def _panel(ax, a: Analysis, k: int, fam: str, members: list[Variant]) -> None:
                            elinewidth=1.1, capsize=3, zorder=3, label=None)
         parts = [cont.lines[0], *cont.lines[1], *cont.lines[2]]
         ann = ax.annotate(a.shown_label(v), (x, y), xytext=(6, 6), textcoords="offset points",
-                          fontsize=8, color=c, zorder=4)
+                          fontsize=8, color=c, zorder=6)
+        labels.append(ann)
         plotstyle.tag(f"speed.{k}.point.{v.index}", parts + [ann])
     front = pareto_frontier(xy)
     # Dashed through the frontier's points, each ringed (a frontier of one point is a ring).
@@ -123,3 +129,4 @@ def _panel(ax, a: Analysis, k: int, fam: str, members: list[Variant]) -> None:
     ax.set_ylabel("eval-loss change vs baseline (%)")
     ax.legend(loc="best")
     ax.margins(x=0.15, y=0.2)
+    return labels

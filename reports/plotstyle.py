@@ -97,6 +97,28 @@ def message_figure(title: str, message: str) -> Figure:
     return fig
 
 
+def spread_labels(fig: Figure, labels: list) -> None:
+    """Moves text annotations placed in offset points (`textcoords="offset points"`) upwards,
+    lowest first, until no two of them overlap on the drawn figure: points that sit close
+    together (emulated modes near 1.0×, say) keep readable labels. Lays the figure out once
+    to measure the text; call it after the figure is complete."""
+    fig.draw_without_rendering()
+    px_to_pt = 72.0 / fig.dpi
+    placed: list = []
+    for ann in sorted(labels, key=lambda t: t.get_window_extent().y0):
+        box = ann.get_window_extent()
+        # Each move puts the label above the box it hit; moving only upwards, it hits each
+        # placed box at most once.
+        for _ in range(len(placed)):
+            hit = next((p for p in placed if box.overlaps(p)), None)
+            if hit is None:
+                break
+            dx, dy = ann.xyann
+            ann.xyann = (dx, dy + (hit.y1 - box.y0 + 1.0) * px_to_pt)
+            box = ann.get_window_extent()
+        placed.append(box)
+
+
 def style() -> "contextlib.AbstractContextManager[None]":
     """The report's matplotlib settings: draw and save inside `with style():`."""
     return matplotlib.rc_context(RC)

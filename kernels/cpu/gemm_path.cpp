@@ -54,6 +54,8 @@ std::string cpu_gemm_description(DType storage) {
     why = "built without oneDNN";
   } else if (cpu_gemm_path() == CpuGemmPath::emulated) {
     why = "emulated path forced";
+  } else if (impl.impl == "unimplemented") {
+    why = "oneDNN " + cpu::dnnl_version() + " has no " + type + " matmul on ISA " + cpu::dnnl_isa();
   } else {
     why = "oneDNN " + cpu::dnnl_version() + " has only " + impl.impl + " for " + type + " on ISA " +
           cpu::dnnl_isa();

@@ -138,3 +138,31 @@ def test_the_same_results_give_the_same_files(reports_of, tmp_path):
     assert proc.returncode == 0, proc.stderr
     for name in [f"{stem}.{ext}" for stem in PLOTS for ext in ("svg", "png")] + ["index.html", "index.md"]:
         assert (first / name).read_bytes() == (tmp_path / "again" / name).read_bytes(), name
+
+
+def test_labels_of_close_points_are_spread_apart():
+    """Points that sit together (the emulated precisions near 1.0×) get labels that do not
+    overlap once spread; before spreading they do, so the check can fail."""
+    from reports import plotstyle
+
+    def boxes(fig, anns):
+        fig.draw_without_rendering()
+        return [a.get_window_extent() for a in anns]
+
+    def overlapping(bs):
+        return [(i, j) for i in range(len(bs)) for j in range(i + 1, len(bs)) if bs[i].overlaps(bs[j])]
+
+    with plotstyle.style():
+        fig = plotstyle.new_figure(5.2, 4.2)
+        ax = fig.subplots()
+        pts = [(0.84, -0.05), (0.86, 0.0), (0.88, -0.01), (0.93, 0.0), (2.68, -0.02)]
+        ax.plot(*zip(*pts), "o")
+        names = ["fp8 (emulated)", "fp16, loss scaling none (emulated)",
+                 "fp16, loss scaling dynamic (emulated)", "tf32 (emulated)", "bf16"]
+        anns = [ax.annotate(n, p, xytext=(6, 6), textcoords="offset points", fontsize=8)
+                for n, p in zip(names, pts)]
+        assert overlapping(boxes(fig, anns)), "the fixture's labels should start overlapping"
+        plotstyle.spread_labels(fig, anns)
+        assert overlapping(boxes(fig, anns)) == []
+        # Only the vertical offset moves, and only upwards.
+        assert all(a.xyann[0] == 6 and a.xyann[1] >= 6 for a in anns)
