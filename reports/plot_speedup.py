@@ -82,13 +82,13 @@ def draw(a: Analysis) -> Figure:
     labels = []
     for k, (fam, members) in enumerate(groups):
         ax = axes[k // cols][k % cols]
-        labels.append(_panel(ax, a, k, fam, members))
+        labels += _panel(ax, a, k, fam, members)
     for k in range(n, rows * cols):
         axes[k // cols][k % cols].set_visible(False)
     title = f"{a.results.scenario.get('name', '')}: speedup against accuracy"
     fig.suptitle(title, fontsize=11, weight="bold")
-    for panel_labels in labels:
-        plotstyle.spread_labels(fig, panel_labels)
+    # One layout for all panels: labels of different panels sit apart unless one spills over.
+    plotstyle.spread_labels(fig, labels)
     return fig
 
 
