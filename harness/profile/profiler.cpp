@@ -136,88 +136,143 @@ void Profiler::mark(std::string name) {
 
 void write_chrome_trace(const std::string& path, const std::vector<TraceEvent>& events,
                         const std::string& process_name, const nlohmann::json& metadata) {
+  write_chrome_trace(path, std::vector<std::vector<TraceEvent>>{events}, process_name, metadata);
+}
+
+void write_chrome_trace(const std::string& path, const std::vector<std::vector<TraceEvent>>& ranks,
+                        const std::string& process_name, const nlohmann::json& metadata) {
   using nlohmann::json;
   json trace = json::array();
-  trace.push_back({{"name", "process_name"},
-                   {"ph", "M"},
-                   {"pid", 0},
-                   {"tid", 0},
-                   {"args", {{"name", process_name}}}});
-  trace.push_back(
-      {{"name", "thread_name"}, {"ph", "M"}, {"pid", 0}, {"tid", 0}, {"args", {{"name", "host"}}}});
-
-  // Ranges are recorded when they close (inner before outer): write them in start order,
-  // an enclosing range before the ranges it contains.
-  std::vector<std::size_t> order(events.size());
-  std::iota(order.begin(), order.end(), std::size_t{0});
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-    const TraceEvent &x = events[a], &y = events[b];
-    if (x.start_us != y.start_us) return x.start_us < y.start_us;
-    return x.depth < y.depth;
-  });
-  // GPU tracks: one process per device, one thread per stream, named once each.
-  std::set<std::pair<int, std::int64_t>> gpu_tracks;
-  for (const TraceEvent& e : events) {
-    if (!e.category.empty()) gpu_tracks.emplace(e.pid, e.tid);
-  }
-  int named_pid = -1;
-  for (const auto& [pid, tid] : gpu_tracks) {
-    if (pid != named_pid) {
-      trace.push_back({{"name", "process_name"},
-                       {"ph", "M"},
-                       {"pid", pid},
-                       {"tid", 0},
-                       {"args", {{"name", "GPU " + std::to_string(pid - 1)}}}});
-      named_pid = pid;
-    }
+  const bool parallel = ranks.size() > 1;
+  for (std::size_t r = 0; r < ranks.size(); ++r) {
+    const std::vector<TraceEvent>& events = ranks[r];
+    const int base = static_cast<int>(r) * kTracePidsPerRank;
+    trace.push_back(
+        {{"name", "process_name"},
+         {"ph", "M"},
+         {"pid", base},
+         {"tid", 0},
+         {"args",
+          {{"name", parallel ? process_name + " rank " + std::to_string(r) : process_name}}}});
     trace.push_back({{"name", "thread_name"},
                      {"ph", "M"},
-                     {"pid", pid},
-                     {"tid", tid},
-                     {"args", {{"name", "GPU stream " + std::to_string(tid)}}}});
-  }
-
-  for (const std::size_t i : order) {
-    const TraceEvent& e = events[i];
-    // GPU activities carry a category; host ranges a phase's name; anything else is a marker.
-    if (!e.category.empty()) {
-      trace.push_back({{"name", e.name},
-                       {"cat", e.category},
-                       {"ph", "X"},
-                       {"ts", e.start_us},
-                       {"dur", e.duration_us},
-                       {"pid", e.pid},
-                       {"tid", e.tid},
-                       {"args", {{"phase", e.phase}}}});
-    } else if (is_phase_name(e.name)) {
-      trace.push_back({{"name", e.name},
-                       {"cat", "phase"},
-                       {"ph", "X"},
-                       {"ts", e.start_us},
-                       {"dur", e.duration_us},
-                       {"pid", 0},
+                     {"pid", base},
+                     {"tid", 0},
+                     {"args", {{"name", "host"}}}});
+    if (parallel) {  // ranks in order, top to bottom
+      trace.push_back({{"name", "process_sort_index"},
+                       {"ph", "M"},
+                       {"pid", base},
                        {"tid", 0},
-                       {"args", {{"depth", e.depth}}}});
-    } else {
-      trace.push_back({{"name", e.name},
-                       {"cat", "mark"},
-                       {"ph", "i"},
-                       {"s", "t"},
-                       {"ts", e.start_us},
-                       {"pid", 0},
-                       {"tid", 0}});
+                       {"args", {{"sort_index", base}}}});
+    }
+
+    // Ranges are recorded when they close (inner before outer): write them in start order,
+    // an enclosing range before the ranges it contains.
+    std::vector<std::size_t> order(events.size());
+    std::iota(order.begin(), order.end(), std::size_t{0});
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+      const TraceEvent &x = events[a], &y = events[b];
+      if (x.start_us != y.start_us) return x.start_us < y.start_us;
+      return x.depth < y.depth;
+    });
+    // GPU tracks: one process per device, one thread per stream, named once each.
+    std::set<std::pair<int, std::int64_t>> gpu_tracks;
+    for (const TraceEvent& e : events) {
+      if (!e.category.empty()) gpu_tracks.emplace(e.pid, e.tid);
+    }
+    int named_pid = -1;
+    for (const auto& [pid, tid] : gpu_tracks) {
+      if (pid != named_pid) {
+        const std::string gpu = "GPU " + std::to_string(pid - 1);
+        trace.push_back(
+            {{"name", "process_name"},
+             {"ph", "M"},
+             {"pid", base + pid},
+             {"tid", 0},
+             {"args", {{"name", parallel ? "rank " + std::to_string(r) + " " + gpu : gpu}}}});
+        named_pid = pid;
+      }
+      trace.push_back({{"name", "thread_name"},
+                       {"ph", "M"},
+                       {"pid", base + pid},
+                       {"tid", tid},
+                       {"args", {{"name", "GPU stream " + std::to_string(tid)}}}});
+    }
+
+    for (const std::size_t i : order) {
+      const TraceEvent& e = events[i];
+      // GPU activities carry a category; host ranges a phase's name; anything else is a
+      // marker.
+      if (!e.category.empty()) {
+        trace.push_back({{"name", e.name},
+                         {"cat", e.category},
+                         {"ph", "X"},
+                         {"ts", e.start_us},
+                         {"dur", e.duration_us},
+                         {"pid", base + e.pid},
+                         {"tid", e.tid},
+                         {"args", {{"phase", e.phase}}}});
+      } else if (is_phase_name(e.name)) {
+        trace.push_back({{"name", e.name},
+                         {"cat", "phase"},
+                         {"ph", "X"},
+                         {"ts", e.start_us},
+                         {"dur", e.duration_us},
+                         {"pid", base},
+                         {"tid", 0},
+                         {"args", {{"depth", e.depth}}}});
+      } else {
+        trace.push_back({{"name", e.name},
+                         {"cat", "mark"},
+                         {"ph", "i"},
+                         {"s", "t"},
+                         {"ts", e.start_us},
+                         {"pid", base},
+                         {"tid", 0}});
+      }
     }
   }
 
   const json doc = {{"traceEvents", std::move(trace)},
                     {"displayTimeUnit", "ms"},
                     {"otherData", metadata.is_null() ? json::object() : metadata},
-                    {"distributedInfo", {{"rank", 0}, {"world_size", 1}}}};
+                    {"distributedInfo", {{"rank", 0}, {"world_size", ranks.size()}}}};
   std::ofstream out(path);
   if (!out) throw std::runtime_error("cannot write trace file '" + path + "'");
   out << doc.dump() << "\n";
   out.close();
   if (!out) throw std::runtime_error("cannot write trace file '" + path + "' (write failed)");
+}
+
+nlohmann::json trace_events_to_json(const std::vector<TraceEvent>& events) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (const TraceEvent& e : events) {
+    rows.push_back({e.name, e.start_us, e.duration_us, e.depth, e.pid, e.tid, e.category, e.phase});
+  }
+  return rows;
+}
+
+std::vector<TraceEvent> trace_events_from_json(const nlohmann::json& rows) {
+  if (!rows.is_array()) throw std::invalid_argument("trace events (expected a JSON array)");
+  std::vector<TraceEvent> out;
+  for (const nlohmann::json& r : rows) {
+    if (!r.is_array() || r.size() != 8) {
+      throw std::invalid_argument("trace event " + r.dump() +
+                                  " (expected [name, start_us, duration_us, depth, pid, tid, "
+                                  "category, phase])");
+    }
+    try {
+      out.push_back(TraceEvent{r[0].get<std::string>(), r[1].get<double>(), r[2].get<double>(),
+                               r[3].get<int>(), r[4].get<int>(), r[5].get<std::int64_t>(),
+                               r[6].get<std::string>(), r[7].get<std::string>()});
+    } catch (const nlohmann::json::exception&) {
+      throw std::invalid_argument("trace event " + r.dump() +
+                                  " (expected [name, start_us, duration_us, depth, pid, tid, "
+                                  "category, phase])");
+    }
+  }
+  return out;
 }
 
 }  // namespace tb

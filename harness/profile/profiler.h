@@ -94,5 +94,17 @@ class Profiler {
 // Throws std::runtime_error naming the path if it cannot be written.
 void write_chrome_trace(const std::string& path, const std::vector<TraceEvent>& events,
                         const std::string& process_name, const nlohmann::json& metadata);
+// A parallel job's ranks in one trace (events on one time base): rank r's host track is
+// process r·kTracePidsPerRank ("<process_name> rank r"), its GPU activities r·kTracePidsPerRank
+// + their pid; "distributedInfo" is {rank 0, world_size ranks}. One rank writes what the
+// single-rank overload writes.
+inline constexpr int kTracePidsPerRank = 100;
+void write_chrome_trace(const std::string& path, const std::vector<std::vector<TraceEvent>>& ranks,
+                        const std::string& process_name, const nlohmann::json& metadata);
+
+// Events as JSON rows and back (to gather them from ranks); from_json throws
+// std::invalid_argument on a malformed row.
+nlohmann::json trace_events_to_json(const std::vector<TraceEvent>& events);
+std::vector<TraceEvent> trace_events_from_json(const nlohmann::json& rows);
 
 }  // namespace tb

@@ -28,6 +28,7 @@
 #include "parallel_results.h"
 #include "rank_memory_check.h"
 #include "rank_setup.h"
+#include "rank_trace.h"
 #include "tb/cpu_backend.h"
 #include "tb/cuda_backend.h"
 #include "tb/devices.h"
@@ -396,11 +397,15 @@ void time_variant(const Scenario& s, const Variant& v, const RunOptions& o, cons
     line["gpu_profile"] = gpu_profile_json(g);
   }
   if (o.trace) {
+    // Every rank's events in one file (a track per rank, rank 0's time base), written by rank 0.
+    const std::vector<std::vector<TraceEvent>> rank_events = gather_trace_events(rs, profiler);
     const auto dir = std::filesystem::path(o.out_dir) / "traces";
-    std::filesystem::create_directories(dir);
     const auto path = dir / (std::to_string(v.index) + "-" + file_safe(v.id) + ".json");
-    write_chrome_trace(path.string(), profiler.trace_events(), "trainbench " + v.id,
-                       {{"scenario", s.name}, {"variant", v.id}});
+    if (rs.rank() == 0) {
+      std::filesystem::create_directories(dir);
+      write_chrome_trace(path.string(), rank_events, "trainbench " + v.id,
+                         {{"scenario", s.name}, {"variant", v.id}});
+    }
     line["timing"]["trace"] = path.string();
   }
 }

@@ -2,6 +2,7 @@
 sweep goes on, resume after SIGKILL with every variant exactly once, traces, progress."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -156,6 +157,38 @@ def test_filter_and_trace(trainbench, tmp_path):
     assert {"forward", "backward", "optimizer", "data_wait"} <= names
     steps = lines[0]["timing"]["step_s"]["n"] + lines[0]["timing"]["warmup_steps"]
     assert sum(1 for e in trace["traceEvents"] if e.get("ph") == "X" and e["name"] == "forward") == steps
+
+
+@pytest.mark.skipif(shutil.which("mpirun") is None, reason="parallel variants need mpirun")
+def test_parallel_trace_has_a_track_per_rank(trainbench, tmp_path):
+    # A 2-stage pipeline: both ranks' events in one trace that parses (each rank once wrote the
+    # same file at once), rank 0's time base, a host track per rank.
+    sc = write_scenario(tmp_path / "s.json", {"pp": [2]}, base={"layers": 2, "global_batch": 4},
+                        accuracy={**FAST_ACCURACY, "train_steps": 0})
+    out = tmp_path / "out"
+    proc = run(trainbench, "run", sc, "--out", out, "--trace")
+    assert proc.returncode == 0, proc.stderr
+    (line,) = read_lines(out)
+    assert line["status"] == "ok", line.get("reason")
+    trace = json.loads(Path(line["timing"]["trace"]).read_text())
+    assert trace["distributedInfo"] == {"rank": 0, "world_size": 2}
+    names = {e["pid"]: e["args"]["name"] for e in trace["traceEvents"]
+             if e["ph"] == "M" and e["name"] == "process_name"}
+    assert names == {0: "trainbench pp=2 rank 0", 100: "trainbench pp=2 rank 1"}
+    steps = line["timing"]["step_s"]["n"] + line["timing"]["warmup_steps"]
+    for pid in (0, 100):
+        ranges = [e for e in trace["traceEvents"] if e["ph"] == "X" and e["pid"] == pid]
+        # Two micro-batches a step, each a forward and a backward on every stage.
+        assert sum(1 for e in ranges if e["name"] == "forward") == 2 * steps
+        assert sum(1 for e in ranges if e["name"] == "backward") == 2 * steps
+        assert any(e["name"] == "communication" for e in ranges)
+    # One time base: the last stage cannot finish its first forward before the first stage
+    # has finished its own (it waits for that activation).
+    def first_end(pid):
+        f = min((e for e in trace["traceEvents"] if e["ph"] == "X" and e["pid"] == pid
+                 and e["name"] == "forward"), key=lambda e: e["ts"])
+        return f["ts"] + f["dur"]
+    assert first_end(100) > first_end(0)
 
 
 def test_bad_filter_is_one_line(trainbench, tmp_path):

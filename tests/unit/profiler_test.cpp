@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <deque>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -363,10 +364,57 @@ TEST_F(ChromeTrace, HandMadeEventsAndEmptyMetadata) {
   EXPECT_EQ(j.at("traceEvents").back().at("dur"), 5.0);
 }
 
+// A parallel job's ranks in one file: a host track per rank (pid r·kTracePidsPerRank), GPU
+// tracks beside it, every rank's events on its own track.
+TEST_F(ChromeTrace, RanksGetATrackEach) {
+  TraceEvent gpu{"gemm", 12.0, 3.0, 0, 1, 7, "kernel", "forward"};
+  const std::vector<std::vector<TraceEvent>> ranks = {
+      {{"forward", 10.0, 8.0, 0}, {"step 1", 1.0, 0.0, 0}},
+      {{"backward", 20.0, 5.0, 0}, gpu}};
+  const std::string file = path("ranks.json");
+  write_chrome_trace(file, ranks, "trainbench v", nlohmann::json());
+  const nlohmann::json j = nlohmann::json::parse(std::ifstream(file));
+  EXPECT_EQ(j.at("distributedInfo"), (nlohmann::json{{"rank", 0}, {"world_size", 2}}));
+  std::map<int, std::string> process_names;
+  std::vector<std::pair<int, std::string>> events;
+  for (const nlohmann::json& e : j.at("traceEvents")) {
+    if (e.at("ph") == "M" && e.at("name") == "process_name") {
+      process_names[e.at("pid").get<int>()] = e.at("args").at("name").get<std::string>();
+    } else if (e.at("ph") != "M") {
+      events.emplace_back(e.at("pid").get<int>(), e.at("name").get<std::string>());
+    }
+  }
+  const int second = kTracePidsPerRank;
+  EXPECT_EQ(process_names, (std::map<int, std::string>{{0, "trainbench v rank 0"},
+                                                      {second, "trainbench v rank 1"},
+                                                      {second + 1, "rank 1 GPU 0"}}));
+  EXPECT_EQ(events, (std::vector<std::pair<int, std::string>>{
+                        {0, "step 1"}, {0, "forward"}, {second + 1, "gemm"}, {second, "backward"}}));
+}
+
+TEST(TraceEventRows, RoundTripAndMalformedRows) {
+  const std::vector<TraceEvent> events = {{"forward", 10.5, 8.25, 1},
+                                          {"gemm", 12.0, 3.0, 0, 1, 7, "kernel", "forward"}};
+  const std::vector<TraceEvent> back = trace_events_from_json(trace_events_to_json(events));
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back[0].name, "forward");
+  EXPECT_EQ(back[0].start_us, 10.5);
+  EXPECT_EQ(back[0].duration_us, 8.25);
+  EXPECT_EQ(back[0].depth, 1);
+  EXPECT_EQ(back[1].pid, 1);
+  EXPECT_EQ(back[1].tid, 7);
+  EXPECT_EQ(back[1].category, "kernel");
+  EXPECT_EQ(back[1].phase, "forward");
+  const std::string msg = thrown_message<std::invalid_argument>(
+      [] { trace_events_from_json(nlohmann::json::parse(R"([["forward", "x", 1, 0, 0, 0, "", ""]])")); });
+  EXPECT_NE(msg.find("expected [name, start_us"), std::string::npos) << msg;
+  EXPECT_THROW(trace_events_from_json(nlohmann::json::object()), std::invalid_argument);
+}
+
 TEST_F(ChromeTrace, UnwritablePathIsAnErrorNamingIt) {
   const std::string file = path("no_such_dir/trace.json");
   const std::string msg = thrown_message<std::runtime_error>(
-      [&] { write_chrome_trace(file, {}, "p", nlohmann::json::object()); });
+      [&] { write_chrome_trace(file, std::vector<TraceEvent>{}, "p", nlohmann::json::object()); });
   EXPECT_NE(msg.find(file), std::string::npos) << msg;
 }
 
