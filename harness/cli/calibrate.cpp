@@ -5,7 +5,8 @@
 // checkpoint (a file written and fsync'd next to --out). Under mpirun -np N it calibrates the
 // scenario's N-rank variants: every rank times each operation at once, on the threads `run`
 // gives a rank, the ranks' mean is kept, the ranks' all-reduce is measured and fitted to the
-// α–β tier, and their synchronisation wait after segments of computation is measured;
+// α–β tier, their synchronisation wait after segments of computation is measured, and on a
+// CPU the speed of busy ranks while the others wait (a pipeline's bubble on shared cores);
 // `trainbench plan` takes one file per job size.
 
 #include <fmt/core.h>
@@ -162,6 +163,40 @@ std::vector<SyncWaitPoint> measure_sync_wait(Job& job, TimedOp& segment_op, doub
   return points;
 }
 
+// The speed of a busy rank while only k of the job's N ranks are busy, relative to all N
+// (a pipeline's warm-up and cool-down on cores the ranks share): k ranks run every
+// calibrated operation of the job in turn (the model's own mix of GEMMs and memory-bound
+// work: the two contend differently for a core's units, caches and memory bandwidth) for
+// about 0.2 s at the all-busy rate while the others wait in an MPI barrier — how MPI waits
+// (polling, yielding the core when oversubscribed) is part of what this measures; the busy
+// ranks' mean time, median of 5 repeats, for k = N … 1.
+std::vector<double> measure_busy_speed(Job& job, std::vector<std::unique_ptr<TimedOp>>& ops,
+                                       double round_s) {
+  using clock = std::chrono::steady_clock;
+  const int rounds = std::max(1, static_cast<int>(std::lround(0.2 / round_s)));
+  std::vector<double> seconds(static_cast<std::size_t>(job.size));
+  for (int busy = job.size; busy >= 1; --busy) {
+    std::vector<double> repeats;
+    for (int r = 0; r < 5; ++r) {
+      job.barrier();
+      double mine = 0;
+      if (job.rank < busy) {
+        const auto t0 = clock::now();
+        for (int k = 0; k < rounds; ++k) {
+          for (auto& op : ops) op->run();
+        }
+        mine = std::chrono::duration<double>(clock::now() - t0).count();
+      }
+      repeats.push_back(job.mean(mine) * job.size / busy);  // the busy ranks' mean
+    }
+    std::sort(repeats.begin(), repeats.end());
+    seconds[static_cast<std::size_t>(busy - 1)] = repeats[repeats.size() / 2];
+  }
+  std::vector<double> speed;
+  for (const double t : seconds) speed.push_back(seconds.back() / t);
+  return speed;
+}
+
 // The ranks' all-reduce time at sizes 4 KiB … 16 MiB (f32, host buffers, mean of 10 calls
 // after 2), fitted to the α–β tier.
 LinkTier measure_all_reduce(Job& job) {
@@ -243,13 +278,19 @@ int run_calibrate(const CalibrateOptions& o) {
   // so a transient slowdown of a shared machine moves one pass, not the result. Under mpirun
   // every rank times it at once and the ranks' mean is kept (their spread is the
   // synchronisation wait, measured below).
+  // Ranks whose threads oversubscribe the cores time-share them: there an operation's time is
+  // its calls' mean (what a rank gets), elsewhere their median (op_timer.h).
+  auto oversubscribed = [&](const Pending& p) {
+    return device.kind == DeviceKind::cpu && job.size > 1 &&
+           job.size * std::max(1, p.threads > 0 ? p.threads : o.threads) > cal.cores;
+  };
   std::vector<std::vector<double>> passes(ops.size());
   for (int pass = 0; pass < o.passes; ++pass) {
     for (std::size_t i = 0; i < ops.size(); ++i) {
       job.barrier();
-      const double t =
-          time_operation(backend(ops[i]), ops[i].op, ops[i].precision, o.min_seconds).median_s;
-      passes[i].push_back(job.mean(t));
+      const OpTiming t =
+          time_operation(backend(ops[i]), ops[i].op, ops[i].precision, o.min_seconds);
+      passes[i].push_back(job.mean(oversubscribed(ops[i]) ? t.mean_s : t.median_s));
     }
   }
   const Pending* segment = nullptr;  // the GEMM the sync-wait segments repeat
@@ -289,6 +330,22 @@ int run_calibrate(const CalibrateOptions& o) {
         fmt::print("sync wait over {} ranks after {:.3g} ms of {}: {:.3g} ms ({:.1f}%)\n", job.size,
                    w.segment_s * 1e3, segment->op.op, w.wait_s * 1e3, 100 * w.wait_s / w.segment_s);
       }
+    }
+  }
+  if (job.world && device.kind == DeviceKind::cpu) {
+    std::vector<std::unique_ptr<TimedOp>> all;
+    double round_s = 0;
+    for (std::size_t i = 0; i < ops.size(); ++i) {
+      all.push_back(std::make_unique<TimedOp>(backend(ops[i]), ops[i].op, ops[i].precision));
+      round_s += cal.ops[i].seconds;
+    }
+    cal.busy_speed[job.size] = measure_busy_speed(job, all, round_s);
+    if (lead) {
+      fmt::print(
+          "busy-rank speed over {} ranks (1 … {} busy, the rest waiting in MPI; {} operations):",
+          job.size, job.size, ops.size());
+      for (const double v : cal.busy_speed[job.size]) fmt::print(" {:.3g}", v);
+      fmt::print("\n");
     }
   }
   if (job.world) {

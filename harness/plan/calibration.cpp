@@ -44,6 +44,12 @@ nlohmann::json Calibration::to_json() const {
       waits.push_back({{"ranks", n}, {"segment_s", w.segment_s}, {"wait_s", w.wait_s}});
     }
   }
+  nlohmann::json speeds = nlohmann::json::array();
+  for (const auto& [n, by_busy] : busy_speed) {
+    for (std::size_t k = 0; k < by_busy.size(); ++k) {
+      speeds.push_back({{"ranks", n}, {"busy", k + 1}, {"speed", by_busy[k]}});
+    }
+  }
   nlohmann::json ops_json = nlohmann::json::array();
   for (const CalibratedOp& o : ops) {
     ops_json.push_back({{"op", o.op},
@@ -65,6 +71,7 @@ nlohmann::json Calibration::to_json() const {
           {"memory_bytes", memory_bytes},
           {"collectives", tiers},
           {"sync_wait", waits},
+          {"busy_speed", speeds},
           {"checkpoint_write_bytes_per_s", checkpoint_write_bytes_per_s},
           {"ops", ops_json}};
 }
@@ -99,6 +106,23 @@ Calibration Calibration::from_json(const nlohmann::json& j, const std::string& p
     for (auto& [n, points] : c.sync_wait) {
       std::sort(points.begin(), points.end(),
                 [](const auto& a, const auto& b) { return a.segment_s < b.segment_s; });
+    }
+    for (const auto& b : j.value("busy_speed", nlohmann::json::array())) {
+      const int n = b.at("ranks").get<int>(), k = b.at("busy").get<int>();
+      const double v = b.at("speed").get<double>();
+      if (n < 2 || k < 1 || k > n || !(v > 0) || !std::isfinite(v)) {
+        fail("busy_speed " + b.dump() +
+             " (expected ranks ≥ 2, busy in [1, ranks] and a positive speed)");
+      }
+      std::vector<double>& by_busy = c.busy_speed[n];
+      by_busy.resize(std::size_t(n), 0.0);
+      by_busy[std::size_t(k - 1)] = v;
+    }
+    for (const auto& [n, by_busy] : c.busy_speed) {
+      if (std::find(by_busy.begin(), by_busy.end(), 0.0) != by_busy.end()) {
+        fail("busy_speed for " + std::to_string(n) +
+             " ranks (expected a speed for every busy count 1.." + std::to_string(n) + ")");
+      }
     }
     c.checkpoint_write_bytes_per_s = j.value("checkpoint_write_bytes_per_s", 0.0);
     const auto& ops = j.at("ops");
@@ -177,6 +201,12 @@ std::optional<double> Calibration::sync_wait_s(int ranks, double segment_s) cons
   return p.back().wait_s;
 }
 
+std::optional<double> Calibration::busy_speed_of(int ranks, int busy) const {
+  const auto it = busy_speed.find(ranks);
+  if (it == busy_speed.end() || busy < 1 || busy > ranks) return std::nullopt;
+  return it->second[std::size_t(busy - 1)];
+}
+
 void Calibration::merge(const Calibration& other) {
   if (other.device_kind != device_kind || other.device != device) {
     throw std::invalid_argument(other.path + ": device '" + other.device + "' (expected '" +
@@ -185,6 +215,7 @@ void Calibration::merge(const Calibration& other) {
   ops.insert(ops.end(), other.ops.begin(), other.ops.end());
   for (const auto& [n, t] : other.collectives) collectives[n] = t;
   for (const auto& [n, w] : other.sync_wait) sync_wait[n] = w;
+  for (const auto& [n, v] : other.busy_speed) busy_speed[n] = v;
   path += "+" + other.path;
 }
 

@@ -48,6 +48,10 @@ struct Calibration {
   std::map<int, LinkTier> collectives;
   // Per job size (ranks), the synchronisation wait measured at several segment lengths.
   std::map<int, std::vector<SyncWaitPoint>> sync_wait;
+  // Per job size N (ranks sharing one machine's cores), the speed of a busy rank while k of
+  // the N are busy and the rest wait in MPI, relative to all N busy: element k − 1 (the last
+  // is 1). What a pipeline's bubble leaves its working stages on shared cores.
+  std::map<int, std::vector<double>> busy_speed;
   double checkpoint_write_bytes_per_s = 0;  // one process writing a state file (fsync'd)
 
   nlohmann::json to_json() const;
@@ -67,6 +71,9 @@ struct Calibration {
   // linear between the measured segment lengths, the nearest measurement's wait per second of
   // segment outside them; nullopt when that job size's wait was not measured.
   std::optional<double> sync_wait_s(int ranks, double segment_s) const;
+  // The measured speed of a busy rank with `busy` of the job's `ranks` busy; nullopt when
+  // that job size's was not measured.
+  std::optional<double> busy_speed_of(int ranks, int busy) const;
   // Adds another calibration's measurements (a file per job size); throws on a different
   // device.
   void merge(const Calibration& other);

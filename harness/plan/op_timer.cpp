@@ -175,8 +175,10 @@ OpTiming TimedOp::time(double min_seconds, int min_repeats) {
     times.push_back(std::chrono::duration<double>(clock::now() - t0).count());
     if (times.size() >= 1000) break;
   }
+  double total = 0;
+  for (const double t : times) total += t;
   std::sort(times.begin(), times.end());
-  return {times[times.size() / 2], int(times.size())};
+  return {times[times.size() / 2], total / double(times.size()), int(times.size())};
 }
 
 OpTiming time_operation(Backend& be, const OpCost& o, const std::string& precision,

@@ -13,6 +13,10 @@ namespace tb {
 
 struct OpTiming {
   double median_s = 0;
+  // The calls' total time over their number: a throughput, which on cores shared by more
+  // ranks' threads than there are cores is what a rank gets (a call shorter than the
+  // scheduler's time slice often runs unpreempted, so the median sees the uncontended speed).
+  double mean_s = 0;
   int repeats = 0;
 };
 
@@ -26,7 +30,7 @@ class TimedOp {
   TimedOp& operator=(const TimedOp&) = delete;
   void run();  // one call, then a synchronize
   // Calls until `min_seconds` have passed and at least `min_repeats` calls were timed (host
-  // clock around each call and its synchronize); the median.
+  // clock around each call and its synchronize); the median and the mean.
   OpTiming time(double min_seconds = 0.05, int min_repeats = 5);
 
  private:

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "shared_pipeline.h"
 #include "train/pipeline_schedule.h"
 
 namespace tb {
@@ -160,7 +161,12 @@ IterationPrediction predict_iteration(const ModelConfig& m, const PlanCandidate&
                                 "model chunk per layer)");
   }
   Pricer price{in, c.precision};
-  if (in.shared_cores > 0 && in.ranks > 1 && c.pp > 1) {
+  // A pipeline on shared cores: its flush is simulated (below) at the calibrated all-busy
+  // rate and each moment's busy count; interleaved schedules (which trainbench does not run
+  // on a CPU) keep the average contention of ranks·m/(m + (p−1)/v) busy ranks.
+  const bool simulate_flush =
+      in.shared_cores > 0 && in.ranks > 1 && c.pp > 1 && c.virtual_stages == 1;
+  if (in.shared_cores > 0 && in.ranks > 1 && c.pp > 1 && !simulate_flush) {
     const double threads = std::max(1, in.threads), cores = in.shared_cores;
     const double busy = in.ranks * mb / (mb + double(c.pp - 1) / c.virtual_stages);
     price.contention =
@@ -176,6 +182,7 @@ IterationPrediction predict_iteration(const ModelConfig& m, const PlanCandidate&
   out.micro_batches = mb;
   StageTime slowest;
   double slowest_mb = -1;
+  std::vector<StageTime> stage_times;
   for (int s = 0; s < c.pp; ++s) {
     const StageWork w = rank_work(m, c, s);
     const int layers = w.layers;
@@ -230,6 +237,7 @@ IterationPrediction predict_iteration(const ModelConfig& m, const PlanCandidate&
       st.tp_comm += tp_calls * wait;
       st.ep_comm += ep_calls * wait;
     }
+    stage_times.push_back(st);
     if (st.per_micro_batch() > slowest_mb) {
       slowest_mb = st.per_micro_batch();
       slowest = st;
@@ -264,15 +272,57 @@ IterationPrediction predict_iteration(const ModelConfig& m, const PlanCandidate&
     out.time.optimizer = std::max(out.time.optimizer, st.optimizer);
   }
   out.stage_micro_batch_s = slowest_mb;
-  out.time.forward = mb * slowest.forward;
-  out.time.backward = mb * slowest.backward;
-  out.time.recompute = mb * slowest.recompute;
-  out.time.tensor_parallel_comm = mb * slowest.tp_comm;
-  out.time.pipeline_comm += mb * slowest.pp_comm;
-  out.time.expert_parallel_comm = mb * slowest.ep_comm;
-  // 1F1B and GPipe idle (p − 1) stage-times per iteration; interleaving divides it by v
-  // (Narayanan et al. 2021, §2.2).
-  out.time.pipeline_bubble = pipeline_bubble_fraction(c.pp, c.virtual_stages, mb) * mb * slowest_mb;
+  if (simulate_flush) {
+    // The flush on shared cores (plan/shared_pipeline.h): each stage's micro-batch work at
+    // the all-busy rate, a busy stage's speed by how many ranks are busy at each moment —
+    // measured by the calibration, else cores shared evenly among busy ranks' threads — and
+    // the stage with the most busy time is the one the breakdown shows.
+    const int per_stage = in.ranks / c.pp;
+    const double threads = std::max(1, in.threads), cores = in.shared_cores;
+    auto speed = [&](int busy_stages) {
+      const int busy = busy_stages * per_stage;
+      if (in.calibration) {
+        if (auto v = in.calibration->busy_speed_of(in.ranks, busy)) return *v;
+      }
+      return std::max(cores, double(in.ranks) * threads) / std::max(cores, busy * threads);
+    };
+    std::vector<StageMicroBatch> work;
+    for (const StageTime& st : stage_times) {
+      work.push_back({st.forward + st.tp_comm / 2 + st.ep_comm / 2,
+                      st.backward + st.recompute + st.tp_comm / 2 + st.ep_comm / 2});
+    }
+    const double transfer = slowest.pp_comm / 2;  // one way, per micro-batch
+    const SharedPipelineFlush flush =
+        simulate_shared_pipeline(parse_pipeline_schedule(c.schedule), work, mb, transfer, speed);
+    std::size_t busiest = 0;
+    for (std::size_t s = 1; s < work.size(); ++s) {
+      if (flush.busy_s(s) > flush.busy_s(busiest)) busiest = s;
+    }
+    const StageTime& b = stage_times[busiest];
+    // Its busy time split as its all-busy work is.
+    const double all_busy = mb * (work[busiest].forward_s + work[busiest].backward_s);
+    const double f = all_busy > 0 ? flush.busy_s(busiest) / all_busy : 1.0;
+    out.slowest_stage = static_cast<int>(busiest);
+    out.time.forward = f * mb * b.forward;
+    out.time.backward = f * mb * b.backward;
+    out.time.recompute = f * mb * b.recompute;
+    out.time.tensor_parallel_comm = f * mb * b.tp_comm;
+    out.time.expert_parallel_comm = f * mb * b.ep_comm;
+    out.time.pipeline_comm += mb * b.pp_comm;
+    out.time.pipeline_bubble =
+        std::max(0.0, flush.makespan_s - flush.busy_s(busiest) - mb * b.pp_comm);
+  } else {
+    out.time.forward = mb * slowest.forward;
+    out.time.backward = mb * slowest.backward;
+    out.time.recompute = mb * slowest.recompute;
+    out.time.tensor_parallel_comm = mb * slowest.tp_comm;
+    out.time.pipeline_comm += mb * slowest.pp_comm;
+    out.time.expert_parallel_comm = mb * slowest.ep_comm;
+    // 1F1B and GPipe idle (p − 1) stage-times per iteration; interleaving divides it by v
+    // (Narayanan et al. 2021, §2.2).
+    out.time.pipeline_bubble =
+        pipeline_bubble_fraction(c.pp, c.virtual_stages, mb) * mb * slowest_mb;
+  }
   const double tokens = double(global_batch) * m.seq_len;
   out.model_flops = model_flops_per_token(m) * tokens;
   out.hardware_flops =
