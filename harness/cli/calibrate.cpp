@@ -168,16 +168,19 @@ std::vector<SyncWaitPoint> measure_sync_wait(Job& job, TimedOp& segment_op, doub
 // calibrated operation of the job in turn (the model's own mix of GEMMs and memory-bound
 // work: the two contend differently for a core's units, caches and memory bandwidth) for
 // about 0.2 s at the all-busy rate while the others wait in an MPI barrier — how MPI waits
-// (polling, yielding the core when oversubscribed) is part of what this measures; the busy
-// ranks' mean time, median of 5 repeats, for k = N … 1.
+// (polling, yielding the core when oversubscribed) is part of what this measures. Each of 7
+// repeats times k = N … 1 back to back and takes the busy ranks' mean time relative to its
+// own all-busy time, so a shared machine's slow drift moves a repeat's times together, not
+// its ratios; the median ratio per k is kept.
 std::vector<double> measure_busy_speed(Job& job, std::vector<std::unique_ptr<TimedOp>>& ops,
                                        double round_s) {
   using clock = std::chrono::steady_clock;
   const int rounds = std::max(1, static_cast<int>(std::lround(0.2 / round_s)));
-  std::vector<double> seconds(static_cast<std::size_t>(job.size));
-  for (int busy = job.size; busy >= 1; --busy) {
-    std::vector<double> repeats;
-    for (int r = 0; r < 5; ++r) {
+  const auto n = static_cast<std::size_t>(job.size);
+  std::vector<std::vector<double>> ratios(n);  // per busy count − 1, one per repeat
+  for (int r = 0; r < 7; ++r) {
+    std::vector<double> seconds(n);
+    for (int busy = job.size; busy >= 1; --busy) {
       job.barrier();
       double mine = 0;
       if (job.rank < busy) {
@@ -187,13 +190,15 @@ std::vector<double> measure_busy_speed(Job& job, std::vector<std::unique_ptr<Tim
         }
         mine = std::chrono::duration<double>(clock::now() - t0).count();
       }
-      repeats.push_back(job.mean(mine) * job.size / busy);  // the busy ranks' mean
+      seconds[std::size_t(busy - 1)] = job.mean(mine) * job.size / busy;  // the busy ranks'
     }
-    std::sort(repeats.begin(), repeats.end());
-    seconds[static_cast<std::size_t>(busy - 1)] = repeats[repeats.size() / 2];
+    for (std::size_t k = 0; k < n; ++k) ratios[k].push_back(seconds.back() / seconds[k]);
   }
   std::vector<double> speed;
-  for (const double t : seconds) speed.push_back(seconds.back() / t);
+  for (std::vector<double>& v : ratios) {
+    std::sort(v.begin(), v.end());
+    speed.push_back(v[v.size() / 2]);
+  }
   return speed;
 }
 
