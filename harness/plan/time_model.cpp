@@ -164,9 +164,9 @@ IterationPrediction predict_iteration(const ModelConfig& m, const PlanCandidate&
   // A pipeline on shared cores: its flush is simulated (below) at the calibrated all-busy
   // rate and each moment's busy count; interleaved schedules (which trainbench does not run
   // on a CPU) keep the average contention of ranks·m/(m + (p−1)/v) busy ranks.
-  const bool simulate_flush =
-      in.shared_cores > 0 && in.ranks > 1 && c.pp > 1 && c.virtual_stages == 1;
-  if (in.shared_cores > 0 && in.ranks > 1 && c.pp > 1 && !simulate_flush) {
+  const bool shared_pipeline = in.shared_cores > 0 && in.ranks > 1 && c.pp > 1;
+  const bool simulate_flush = shared_pipeline && c.virtual_stages == 1;
+  if (shared_pipeline && !simulate_flush) {
     const double threads = std::max(1, in.threads), cores = in.shared_cores;
     const double busy = in.ranks * mb / (mb + double(c.pp - 1) / c.virtual_stages);
     price.contention =

@@ -255,21 +255,20 @@ nlohmann::json trace_events_to_json(const std::vector<TraceEvent>& events) {
 
 std::vector<TraceEvent> trace_events_from_json(const nlohmann::json& rows) {
   if (!rows.is_array()) throw std::invalid_argument("trace events (expected a JSON array)");
+  auto malformed = [](const nlohmann::json& r) {
+    return std::invalid_argument("trace event " + r.dump() +
+                                 " (expected [name, start_us, duration_us, depth, pid, tid, "
+                                 "category, phase])");
+  };
   std::vector<TraceEvent> out;
   for (const nlohmann::json& r : rows) {
-    if (!r.is_array() || r.size() != 8) {
-      throw std::invalid_argument("trace event " + r.dump() +
-                                  " (expected [name, start_us, duration_us, depth, pid, tid, "
-                                  "category, phase])");
-    }
+    if (!r.is_array() || r.size() != 8) throw malformed(r);
     try {
       out.push_back(TraceEvent{r[0].get<std::string>(), r[1].get<double>(), r[2].get<double>(),
                                r[3].get<int>(), r[4].get<int>(), r[5].get<std::int64_t>(),
                                r[6].get<std::string>(), r[7].get<std::string>()});
     } catch (const nlohmann::json::exception&) {
-      throw std::invalid_argument("trace event " + r.dump() +
-                                  " (expected [name, start_us, duration_us, depth, pid, tid, "
-                                  "category, phase])");
+      throw malformed(r);
     }
   }
   return out;
