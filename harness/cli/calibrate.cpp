@@ -1,12 +1,12 @@
 // `trainbench calibrate`: measures what the planner's time model needs on this machine
 // (docs/planner.md, "Calibration") and writes it as a calibration file: every operation of
 // the target model — each variant of --scenario, or the model given by step's flags — timed
-// at its real shape and precision on the chosen device, and the write bandwidth of a state
-// checkpoint (a file written and fsync'd next to --out). Under mpirun -np N it calibrates the
-// scenario's N-rank variants: every rank times each operation at once, on the threads `run`
-// gives a rank, the ranks' mean is kept, the ranks' all-reduce is measured and fitted to the
-// α–β tier, their synchronisation wait after segments of computation is measured, and on a
-// CPU the speed of busy ranks while the others wait (a pipeline's bubble on shared cores);
+// at its real shape and precision on the chosen device, in the order a rank runs them, and the
+// write bandwidth of a state checkpoint (a file written and fsync'd next to --out). Under mpirun
+// -np N it calibrates the scenario's N-rank variants: every rank times each operation at once, on
+// the threads `run` gives a rank, the ranks' mean is kept, the ranks' all-reduce is measured and
+// fitted to the α–β tier, their synchronisation wait after segments of computation is measured, and
+// on a CPU the speed of busy ranks while the others wait (a pipeline's bubble on shared cores);
 // `trainbench plan` takes one file per job size.
 
 #include <fmt/core.h>
@@ -61,22 +61,33 @@ struct Pending {
   std::string precision;
   int threads = 0;
 };
-using Seen = std::set<std::tuple<std::string, std::array<std::int64_t, 4>, std::string, int>>;
+using OpKey = std::tuple<std::string, std::array<std::int64_t, 4>, std::string, int>;
+// An operation list in the order one rank runs it (one stage of one configuration: its
+// micro-batch's forward, recompute and backward, then its optimizer's), as indices into the
+// distinct operations.
+using Sequence = std::vector<std::size_t>;
 
 // The distinct operations (op, shape, precision, threads) of every stage of one
-// configuration, on the threads each of its ranks gets: the time model's own list of what a
-// rank runs (plan/time_model.h rank_work), so every operation it prices is measured.
-void collect(const ModelConfig& m, const RunConfig& r, std::vector<Pending>& ops, Seen& seen) {
+// configuration, on the threads each of its ranks gets, and each stage's sequence of them:
+// the time model's own list of what a rank runs (plan/time_model.h rank_work), so every
+// operation it prices is measured.
+void collect(const ModelConfig& m, const RunConfig& r, std::vector<Pending>& ops,
+             std::map<OpKey, std::size_t>& index, std::vector<Sequence>& sequences) {
   const int threads = rank_threads(r);
   const PlanCandidate c = candidate_of(r);
   for (int s = 0; s < c.pp; ++s) {
     const StageWork w = rank_work(m, c, s);
+    Sequence seq;
     for (const auto* list : {&w.per_micro_batch, &w.per_iteration}) {
       for (const OpCost& o : *list) {
-        if (seen.insert({o.op, o.dims, r.precision, threads}).second) {
-          ops.push_back({o, r.precision, threads});
-        }
+        const auto [it, added] =
+            index.try_emplace({o.op, o.dims, r.precision, threads}, ops.size());
+        if (added) ops.push_back({o, r.precision, threads});
+        seq.push_back(it->second);
       }
+    }
+    if (std::find(sequences.begin(), sequences.end(), seq) == sequences.end()) {
+      sequences.push_back(std::move(seq));
     }
   }
 }
@@ -202,6 +213,38 @@ std::vector<double> measure_busy_speed(Job& job, std::vector<std::unique_ptr<Tim
   return speed;
 }
 
+// One pass of the in-sequence timing: each sequence runs as a rank runs it, every operation
+// once in order, cycle after cycle, so a call finds the caches as the rank's other operations
+// left them rather than as its own previous call did (an operation timed alone in a loop
+// keeps its tensors in cache, which a step of many operations does not: docs/planner.md,
+// "Calibration"). A sequence cycles until `min_seconds` per operation in it have passed and
+// at least 5 cycles have run, after one warm-up cycle; host clock around each call and its
+// synchronize. Returns every operation's calls' times (from each sequence it is part of).
+std::vector<std::vector<double>> time_sequences(Job& job,
+                                                std::vector<std::unique_ptr<TimedOp>>& timed,
+                                                const std::vector<Sequence>& sequences,
+                                                double min_seconds) {
+  using clock = std::chrono::steady_clock;
+  auto since = [](clock::time_point t) {
+    return std::chrono::duration<double>(clock::now() - t).count();
+  };
+  std::vector<std::vector<double>> calls(timed.size());
+  for (const Sequence& seq : sequences) {
+    job.barrier();
+    for (const std::size_t i : seq) timed[i]->run();
+    const double budget = min_seconds * double(seq.size());
+    const auto start = clock::now();
+    for (int cycle = 0; cycle < 1000 && (cycle < 5 || since(start) < budget); ++cycle) {
+      for (const std::size_t i : seq) {
+        const auto t0 = clock::now();
+        timed[i]->run();
+        calls[i].push_back(since(t0));
+      }
+    }
+  }
+  return calls;
+}
+
 // The ranks' all-reduce time at sizes 4 KiB … 16 MiB (f32, host buffers, mean of 10 calls
 // after 2), fitted to the α–β tier.
 LinkTier measure_all_reduce(Job& job) {
@@ -252,8 +295,9 @@ int run_calibrate(const CalibrateOptions& o) {
     configs.emplace_back(m.proxy, r);
   }
   std::vector<Pending> ops;
-  Seen seen;
-  for (const auto& [m, r] : configs) collect(m, r, ops, seen);
+  std::map<OpKey, std::size_t> index;
+  std::vector<Sequence> sequences;
+  for (const auto& [m, r] : configs) collect(m, r, ops, index, sequences);
   const DeviceChoice device = choose_device(o.device);
   Calibration cal;
   const nlohmann::json env = capture_environment("", o.threads);
@@ -268,8 +312,10 @@ int run_calibrate(const CalibrateOptions& o) {
   if (const auto avail = available_memory(device.kind)) cal.memory_bytes = double(avail->bytes);
   const bool lead = job.rank == 0;
   if (lead) {
-    fmt::print("calibrating {} operations on {}, {} rank(s) at once\n", ops.size(), cal.device,
-               job.size);
+    fmt::print(
+        "calibrating {} operations in {} rank sequence(s) (each in the order a rank runs it) on "
+        "{}, {} rank(s) at once\n",
+        ops.size(), sequences.size(), cal.device, job.size);
   }
   // One backend per thread count (a parallel variant's ranks each get cores/ranks threads).
   std::map<int, std::unique_ptr<Backend>> backends;
@@ -279,26 +325,33 @@ int run_calibrate(const CalibrateOptions& o) {
     if (!be) be = make_backend(device, threads, 0);
     return *be;
   };
-  // Each pass times every operation once; an operation's time is the median of its passes,
-  // so a transient slowdown of a shared machine moves one pass, not the result. Under mpirun
-  // every rank times it at once and the ranks' mean is kept (their spread is the
-  // synchronisation wait, measured below).
+  // Each pass times every operation in the sequences the ranks run (time_sequences); an
+  // operation's time is the median of its passes, so a transient slowdown of a shared machine
+  // moves one pass, not the result. Under mpirun every rank runs the same sequence at once and
+  // the ranks' mean is kept (their spread is the synchronisation wait, measured below).
   // Ranks whose threads oversubscribe the cores time-share them: there an operation's time is
   // its calls' mean (what a rank gets), elsewhere their median (op_timer.h).
   auto oversubscribed = [&](const Pending& p) {
     return device.kind == DeviceKind::cpu && job.size > 1 &&
            job.size * std::max(1, p.threads > 0 ? p.threads : o.threads) > cal.cores;
   };
+  std::vector<std::unique_ptr<TimedOp>> timed;
+  for (const Pending& p : ops)
+    timed.push_back(std::make_unique<TimedOp>(backend(p), p.op, p.precision));
   std::vector<std::vector<double>> passes(ops.size());
   for (int pass = 0; pass < o.passes; ++pass) {
+    std::vector<std::vector<double>> calls = time_sequences(job, timed, sequences, o.min_seconds);
     for (std::size_t i = 0; i < ops.size(); ++i) {
-      job.barrier();
-      const OpTiming t =
-          time_operation(backend(ops[i]), ops[i].op, ops[i].precision, o.min_seconds);
-      passes[i].push_back(job.mean(oversubscribed(ops[i]) ? t.mean_s : t.median_s));
+      std::vector<double>& t = calls[i];
+      double total = 0;
+      for (const double x : t) total += x;
+      std::sort(t.begin(), t.end());
+      passes[i].push_back(
+          job.mean(oversubscribed(ops[i]) ? total / double(t.size()) : t[t.size() / 2]));
     }
   }
   const Pending* segment = nullptr;  // the GEMM the sync-wait segments repeat
+  std::size_t segment_i = 0;
   double segment_s = 0;
   for (std::size_t i = 0; i < ops.size(); ++i) {
     const Pending& p = ops[i];
@@ -315,6 +368,7 @@ int run_calibrate(const CalibrateOptions& o) {
                                                                     : seconds < segment_s;
     if (op.kind == OpKind::gemm && better) {
       segment = &p;
+      segment_i = i;
       segment_s = seconds;
     }
     const double rate = (op.kind == OpKind::memory ? op.bytes : op.flops) / seconds;
@@ -328,8 +382,7 @@ int run_calibrate(const CalibrateOptions& o) {
     }
   }
   if (job.world && segment) {
-    TimedOp op(backend(*segment), segment->op, segment->precision);
-    cal.sync_wait[job.size] = measure_sync_wait(job, op, segment_s);
+    cal.sync_wait[job.size] = measure_sync_wait(job, *timed[segment_i], segment_s);
     for (const SyncWaitPoint& w : cal.sync_wait[job.size]) {
       if (lead) {
         fmt::print("sync wait over {} ranks after {:.3g} ms of {}: {:.3g} ms ({:.1f}%)\n", job.size,
@@ -338,13 +391,9 @@ int run_calibrate(const CalibrateOptions& o) {
     }
   }
   if (job.world && device.kind == DeviceKind::cpu) {
-    std::vector<std::unique_ptr<TimedOp>> all;
     double round_s = 0;
-    for (std::size_t i = 0; i < ops.size(); ++i) {
-      all.push_back(std::make_unique<TimedOp>(backend(ops[i]), ops[i].op, ops[i].precision));
-      round_s += cal.ops[i].seconds;
-    }
-    cal.busy_speed[job.size] = measure_busy_speed(job, all, round_s);
+    for (const CalibratedOp& c : cal.ops) round_s += c.seconds;
+    cal.busy_speed[job.size] = measure_busy_speed(job, timed, round_s);
     if (lead) {
       fmt::print(
           "busy-rank speed over {} ranks (1 … {} busy, the rest waiting in MPI; {} operations):",
