@@ -147,11 +147,28 @@ struct Job {
 };
 
 // The synchronisation wait: every rank computes a segment (the model's GEMM, repeated) and
-// then meets the others at a barrier, as a parallel step's ranks meet at each collective;
-// the mean wait over ranks and repeats is what the segments' jitter costs per collective
-// (the slowest rank arrives last). Segments of about 1 ms, 10 ms, 100 ms and 1 s.
+// then meets the others at a barrier, as a parallel step's ranks meet at each collective.
+// What a collective costs beyond the computation the time model already prices is the time
+// from a segment's start to the barrier's end less the segment's computation at the rate the
+// ranks get running freely (no barriers; each rank's calls over a fixed 0.5 s, so every rank
+// is busy all along): with each rank on its own cores that is the ranks' jitter (the slowest
+// arrives last); on cores the ranks share, a rank's own segment time already holds its share
+// of the others' computation, and only the cores left idle while ranks wait count. The mean
+// over ranks and repeats is kept, for segments of about 1 ms, 10 ms, 100 ms and 1 s, as
+// (segment at the free rate, wait beyond it).
 std::vector<SyncWaitPoint> measure_sync_wait(Job& job, TimedOp& segment_op, double op_s) {
   using clock = std::chrono::steady_clock;
+  auto since = [](clock::time_point t) {
+    return std::chrono::duration<double>(clock::now() - t).count();
+  };
+  job.barrier();
+  int free_calls = 0;
+  const auto free_start = clock::now();
+  while (since(free_start) < 0.5) {
+    segment_op.run();
+    ++free_calls;
+  }
+  const double free_s = job.mean(since(free_start) / free_calls);  // per call
   std::vector<SyncWaitPoint> points;
   int last_calls = 0;
   for (const double target : {1e-3, 1e-2, 1e-1, 1.0}) {
@@ -159,19 +176,40 @@ std::vector<SyncWaitPoint> measure_sync_wait(Job& job, TimedOp& segment_op, doub
     if (calls == last_calls) continue;
     last_calls = calls;
     const int repeats = std::clamp(static_cast<int>(2.0 / target), 5, 50);
-    double segment = 0, wait = 0;
+    double until_met = 0;
     job.barrier();
     for (int i = 0; i < repeats; ++i) {
       const auto t0 = clock::now();
       for (int k = 0; k < calls; ++k) segment_op.run();
-      const auto t1 = clock::now();
       job.barrier();
-      segment += std::chrono::duration<double>(t1 - t0).count();
-      wait += std::chrono::duration<double>(clock::now() - t1).count();
+      until_met += since(t0);
     }
-    points.push_back({job.mean(segment / repeats), job.mean(wait / repeats)});
+    const double segment = calls * free_s;
+    points.push_back({segment, std::max(0.0, job.mean(until_met / repeats) - segment)});
   }
   return points;
+}
+
+// The sets of k of n ranks a busy-speed repeat times: all of them when there are at most 2n,
+// else the n cyclic windows {r, …, r + k − 1 mod n}.
+std::vector<std::vector<bool>> busy_sets(int n, int k) {
+  std::vector<std::vector<bool>> sets;
+  double combinations = 1;
+  for (int i = 0; i < k; ++i) combinations = combinations * (n - i) / (i + 1);
+  if (combinations <= 2.0 * n) {
+    std::vector<bool> set(static_cast<std::size_t>(n), false);
+    std::fill(set.begin(), set.begin() + k, true);
+    do {
+      sets.push_back(set);
+    } while (std::prev_permutation(set.begin(), set.end()));
+    return sets;
+  }
+  for (int r = 0; r < n; ++r) {
+    std::vector<bool> set(static_cast<std::size_t>(n), false);
+    for (int i = 0; i < k; ++i) set[static_cast<std::size_t>((r + i) % n)] = true;
+    sets.push_back(set);
+  }
+  return sets;
 }
 
 // The speed of a busy rank while only k of the job's N ranks are busy, relative to all N
@@ -179,29 +217,37 @@ std::vector<SyncWaitPoint> measure_sync_wait(Job& job, TimedOp& segment_op, doub
 // calibrated operation of the job in turn (the model's own mix of GEMMs and memory-bound
 // work: the two contend differently for a core's units, caches and memory bandwidth) for
 // about 0.2 s at the all-busy rate while the others wait in an MPI barrier — how MPI waits
-// (polling, yielding the core when oversubscribed) is part of what this measures. Each of 7
-// repeats times k = N … 1 back to back and takes the busy ranks' mean time relative to its
-// own all-busy time, so a shared machine's slow drift moves a repeat's times together, not
-// its ratios; the median ratio per k is kept.
+// (polling, yielding the core when oversubscribed) is part of what this measures. Which k
+// ranks are busy matters: the scheduler places the ranks on cores once, and two busy ranks
+// that share a core run at half the speed of two that do not; a pipeline's busy stages
+// change through its schedule, so each k is timed over every set of k ranks (busy_sets) and
+// the sets' mean time kept. Each of 5 repeats times k = N … 1 back to back and takes the busy
+// ranks' mean time relative to its own all-busy time, so a shared machine's slow drift moves
+// a repeat's times together, not its ratios; the median ratio per k is kept.
 std::vector<double> measure_busy_speed(Job& job, std::vector<std::unique_ptr<TimedOp>>& ops,
                                        double round_s) {
   using clock = std::chrono::steady_clock;
   const int rounds = std::max(1, static_cast<int>(std::lround(0.2 / round_s)));
   const auto n = static_cast<std::size_t>(job.size);
   std::vector<std::vector<double>> ratios(n);  // per busy count − 1, one per repeat
-  for (int r = 0; r < 7; ++r) {
+  for (int r = 0; r < 5; ++r) {
     std::vector<double> seconds(n);
     for (int busy = job.size; busy >= 1; --busy) {
-      job.barrier();
-      double mine = 0;
-      if (job.rank < busy) {
-        const auto t0 = clock::now();
-        for (int k = 0; k < rounds; ++k) {
-          for (auto& op : ops) op->run();
+      const std::vector<std::vector<bool>> sets = busy_sets(job.size, busy);
+      double total = 0;
+      for (const std::vector<bool>& set : sets) {
+        job.barrier();
+        double mine = 0;
+        if (set[static_cast<std::size_t>(job.rank)]) {
+          const auto t0 = clock::now();
+          for (int k = 0; k < rounds; ++k) {
+            for (auto& op : ops) op->run();
+          }
+          mine = std::chrono::duration<double>(clock::now() - t0).count();
         }
-        mine = std::chrono::duration<double>(clock::now() - t0).count();
+        total += job.mean(mine) * job.size / busy;  // the busy ranks' mean
       }
-      seconds[std::size_t(busy - 1)] = job.mean(mine) * job.size / busy;  // the busy ranks'
+      seconds[std::size_t(busy - 1)] = total / double(sets.size());
     }
     for (std::size_t k = 0; k < n; ++k) ratios[k].push_back(seconds.back() / seconds[k]);
   }
