@@ -145,6 +145,9 @@ def test_calibrate_two_ranks_measures_the_synchronisation_wait(trainbench, tmp_p
     segments = [w["segment_s"] for w in waits]
     assert segments == sorted(segments) and segments[-1] > 10 * segments[0]
     assert all(o["ranks"] == 2 for o in c["ops"])
+    # The busy speed (CPU): 1 of 2 busy (over both sets of one busy rank), relative to both.
+    busy = {b["busy"]: b["speed"] for b in c["busy_speed"] if b["ranks"] == 2}
+    assert busy[2] == 1 and 0.2 < busy[1] < 5
     pred = tmp_path / "pred.json"
     proc = run(trainbench, "plan", "--scenario", scenario, "--calibration", cal1, cal2,
                "--json", pred)
