@@ -43,6 +43,13 @@ namespace tb::cli {
 
 namespace {
 
+using clock = std::chrono::steady_clock;
+
+// Seconds on the steady clock since `t`.
+double since(clock::time_point t) {
+  return std::chrono::duration<double>(clock::now() - t).count();
+}
+
 struct CalibrateOptions {
   std::string scenario;
   ModelOptions model;
@@ -107,7 +114,7 @@ double measure_write_bandwidth(const std::filesystem::path& dir, std::size_t byt
       for (std::int64_t j = 0; j < kTensor; ++j) f[j] = 1e-3f * static_cast<float>(j % 1000);
     });
   }
-  const auto t0 = std::chrono::steady_clock::now();
+  const auto t0 = clock::now();
   std::uint64_t written = 0;
   try {
     written = w.write(p.string(), "calibration state file");
@@ -115,7 +122,7 @@ double measure_write_bandwidth(const std::filesystem::path& dir, std::size_t byt
     throw std::invalid_argument("--out directory " + dir.string() +
                                 ": cannot write a state file there (" + e.what() + ")");
   }
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double s = since(t0);
   std::filesystem::remove(p);
   return double(written) / s;
 }
@@ -157,10 +164,6 @@ struct Job {
 // over ranks and repeats is kept, for segments of about 1 ms, 10 ms, 100 ms and 1 s, as
 // (segment at the free rate, wait beyond it).
 std::vector<SyncWaitPoint> measure_sync_wait(Job& job, TimedOp& segment_op, double op_s) {
-  using clock = std::chrono::steady_clock;
-  auto since = [](clock::time_point t) {
-    return std::chrono::duration<double>(clock::now() - t).count();
-  };
   job.barrier();
   int free_calls = 0;
   const auto free_start = clock::now();
@@ -226,7 +229,6 @@ std::vector<std::vector<bool>> busy_sets(int n, int k) {
 // a repeat's times together, not its ratios; the median ratio per k is kept.
 std::vector<double> measure_busy_speed(Job& job, std::vector<std::unique_ptr<TimedOp>>& ops,
                                        double round_s) {
-  using clock = std::chrono::steady_clock;
   const int rounds = std::max(1, static_cast<int>(std::lround(0.2 / round_s)));
   const auto n = static_cast<std::size_t>(job.size);
   std::vector<std::vector<double>> ratios(n);  // per busy count − 1, one per repeat
@@ -243,7 +245,7 @@ std::vector<double> measure_busy_speed(Job& job, std::vector<std::unique_ptr<Tim
           for (int k = 0; k < rounds; ++k) {
             for (auto& op : ops) op->run();
           }
-          mine = std::chrono::duration<double>(clock::now() - t0).count();
+          mine = since(t0);
         }
         total += job.mean(mine) * job.size / busy;  // the busy ranks' mean
       }
@@ -270,10 +272,6 @@ std::vector<std::vector<double>> time_sequences(Job& job,
                                                 std::vector<std::unique_ptr<TimedOp>>& timed,
                                                 const std::vector<Sequence>& sequences,
                                                 double min_seconds) {
-  using clock = std::chrono::steady_clock;
-  auto since = [](clock::time_point t) {
-    return std::chrono::duration<double>(clock::now() - t).count();
-  };
   std::vector<std::vector<double>> calls(timed.size());
   for (const Sequence& seq : sequences) {
     job.barrier();
@@ -300,10 +298,10 @@ LinkTier measure_all_reduce(Job& job) {
     Tensor t(buf.data(), DType::f32, {std::int64_t(buf.size())});
     for (int i = 0; i < 2; ++i) job.world->all_reduce(t);
     job.barrier();
-    const auto t0 = std::chrono::steady_clock::now();
+    const auto t0 = clock::now();
     constexpr int kCalls = 10;
     for (int i = 0; i < kCalls; ++i) job.world->all_reduce(t);
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double s = since(t0);
     points.emplace_back(double(bytes), job.max(s / kCalls));
   }
   return fit_all_reduce_tier(job.size, points);
