@@ -36,6 +36,7 @@
 #include "../runner/device.h"
 #include "../runner/rank_setup.h"
 #include "../scenario/scenario.h"
+#include "../scenario/variant_filter.h"
 #include "commands.h"
 #include "model_options.h"
 
@@ -51,7 +52,7 @@ double since(clock::time_point t) {
 }
 
 struct CalibrateOptions {
-  std::string scenario;
+  std::string scenario, filter;
   ModelOptions model;
   int batch = 4;
   std::string precision = "fp32";
@@ -317,15 +318,18 @@ int run_calibrate(const CalibrateOptions& o) {
   std::vector<std::pair<ModelConfig, RunConfig>> configs;
   if (!o.scenario.empty()) {
     const Scenario s = load_scenario(o.scenario);
+    const VariantFilter filter(o.filter);
     for (const Variant& v : s.variants) {
+      if (!filter.selects(v.id)) continue;
       if (v.config.ranks() != job.size) continue;  // its own job size calibrates it
       configs.emplace_back(variant_model(v.config, preset(v.config.preset)), v.config);
     }
     if (configs.empty()) {
-      throw std::invalid_argument("--scenario " + o.scenario + ": no variant runs on " +
-                                  std::to_string(job.size) +
-                                  " ranks (expected this calibration's job size to be a "
-                                  "variant's dp·tp·pp: run it under mpirun -np N)");
+      throw std::invalid_argument(
+          "--scenario " + o.scenario + (o.filter.empty() ? "" : " --filter '" + o.filter + "'") +
+          ": no variant runs on " + std::to_string(job.size) +
+          " ranks (expected this calibration's job size to be a selected variant's dp·tp·pp: "
+          "run it under mpirun -np N)");
     }
   } else {
     if (o.batch < 1) {
@@ -470,7 +474,11 @@ int run_calibrate(const CalibrateOptions& o) {
 
 Run add_calibrate_command(CLI::App& app) {
   auto o = std::make_shared<CalibrateOptions>();
-  app.add_option("--scenario", o->scenario, "calibrate for every variant of this scenario");
+  auto* scenario =
+      app.add_option("--scenario", o->scenario, "calibrate for every variant of this scenario");
+  app.add_option("--filter", o->filter,
+                 "with --scenario: only variants whose id matches this regex")
+      ->needs(scenario);
   add_model_options(app, o->model);
   app.add_option("--batch", o->batch, "micro-batch (without --scenario)")->capture_default_str();
   app.add_option("--precision", o->precision, "precision (without --scenario)")

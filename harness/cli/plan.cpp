@@ -16,6 +16,7 @@
 #include "../plan/plan_json.h"
 #include "../plan/search.h"
 #include "../runner/rank_setup.h"
+#include "../scenario/variant_filter.h"
 #include "commands.h"
 
 namespace tb::cli {
@@ -45,7 +46,7 @@ struct PlanOptions {
   std::string schedule = "1f1b";
   int top = 10;
   std::string json;
-  std::string scenario;
+  std::string scenario, filter;
 };
 
 ModelConfig plan_model(const PlanOptions& o) {
@@ -161,11 +162,22 @@ int predict_scenario(const PlanOptions& o, const Calibration* cal) {
                                 "trainbench calibrate --scenario " +
                                 o.scenario + ")");
   }
+  const VariantFilter filter(o.filter);
+  std::vector<const Variant*> selected;
+  for (const Variant& v : s.variants)
+    if (filter.selects(v.id)) selected.push_back(&v);
+  if (selected.empty()) {
+    throw std::invalid_argument("--filter '" + o.filter + "' selects none of the " +
+                                std::to_string(s.variants.size()) + " variants of " + o.scenario +
+                                " (expected a regex matching a variant id: trainbench validate " +
+                                o.scenario + " lists them)");
+  }
   const Accelerator device = calibrated_cpu(*cal);
   nlohmann::json out = nlohmann::json::array();
   fmt::print("{:<48} {:>12} {:>10} {:>10} {:>10} {:>10}\n", "variant", "predicted_s", "forward",
              "backward", "comm", "priced_by");
-  for (const Variant& v : s.variants) {
+  for (const Variant* vp : selected) {
+    const Variant& v = *vp;
     const ModelConfig m = variant_model(v.config, preset(v.config.preset));
     const PlanCandidate c = candidate_of(v.config);
     const RunConfig& r = v.config;
@@ -409,9 +421,12 @@ Run add_plan_command(CLI::App& app) {
       ->capture_default_str();
   app.add_option("--top", o->top, "configurations printed")->capture_default_str();
   app.add_option("--json", o->json, "write the whole plan as JSON (trainbench.plan/1)");
-  app.add_option("--scenario", o->scenario,
-                 "instead: predict each variant's step time of this scenario on the calibrated "
-                 "machine (needs --calibration)");
+  auto* scenario = app.add_option("--scenario", o->scenario,
+                                  "instead: predict each variant's step time of this scenario on "
+                                  "the calibrated machine (needs --calibration)");
+  app.add_option("--filter", o->filter,
+                 "with --scenario: only variants whose id matches this regex")
+      ->needs(scenario);
   return [o] { return run_plan(*o); };
 }
 

@@ -5,7 +5,6 @@
 #include <ctime>
 #include <filesystem>
 #include <memory>
-#include <regex>
 #include <stdexcept>
 
 #include "../data/markov_source.h"
@@ -21,6 +20,7 @@
 #include "../results/results_writer.h"
 #include "../results/time_to_target.h"
 #include "../results/uncertainty.h"
+#include "../scenario/variant_filter.h"
 #include "../train/trainer.h"
 #include "device.h"
 #include "heartbeat.h"
@@ -648,15 +648,7 @@ void add_baseline_comparison(json& line, const json& baseline) {
 }
 
 RunSummary run_scenario(const Scenario& s, const RunOptions& o, const ProgressFn& progress) {
-  std::optional<std::regex> filter;
-  if (!o.filter.empty()) {
-    try {
-      filter.emplace(o.filter);
-    } catch (const std::regex_error& e) {
-      throw std::invalid_argument("--filter '" + o.filter +
-                                  "' is not a valid regular expression (" + e.what() + ")");
-    }
-  }
+  const VariantFilter filter(o.filter);
   ResultsWriter writer(o.out_dir, o.resume);
   const json environment = capture_environment(o.command_line, cpu_thread_count());
   // Each variant runs in a worker process of its own (an MPI job when it has several ranks):
@@ -675,7 +667,7 @@ RunSummary run_scenario(const Scenario& s, const RunOptions& o, const ProgressFn
   }
   std::vector<const Variant*> todo;
   for (const Variant* v : order) {
-    if (filter && !std::regex_search(v->id, *filter)) continue;
+    if (!filter.selects(v->id)) continue;
     ++sum.selected;
     if (writer.recorded().count(v->id)) {
       ++sum.resumed;

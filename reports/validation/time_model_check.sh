@@ -4,14 +4,20 @@
 # and run it (timing only), then compare the median prediction with the median measurement.
 # A scenario with parallel variants is calibrated once per job size (RANKS, e.g. "1 2 4"):
 # under mpirun -np N for N > 1, every rank timing the operations at once. Arguments after
-# RANKS go to `trainbench run` (e.g. --set measure.time_budget_s=30 for longer windows).
+# RANKS go to `trainbench run` (e.g. --set measure.time_budget_s=30 for longer windows);
+# CALIBRATE_ARGS in the environment go to `trainbench calibrate` (e.g. "--min-seconds 0.2").
+# On a shared machine whose speed drifts by 10–20% over seconds to minutes, longer windows on
+# both sides average over that drift (docs/planner.md, "Checked against measurement").
 #   reports/validation/time_model_check.sh BUILD/bin/trainbench SCENARIO OUT_DIR [ROUNDS] [RANKS] [RUN_ARGS…]
 set -euo pipefail
 tb=$1 scenario=$2 out=$3 rounds=${4:-3} ranks=${5:-1}
 run_args=("${@:6}")
+read -r -a cal_args <<< "${CALIBRATE_ARGS:-}"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$out"
+printf '%q ' CALIBRATE_ARGS="${CALIBRATE_ARGS:-}" "$0" "$@" > "$out/command.txt"
+echo >> "$out/command.txt"
 preds=() runs=()
 for i in $(seq 1 "$rounds"); do
   cals=()
@@ -19,7 +25,7 @@ for i in $(seq 1 "$rounds"); do
     launch=()
     [ "$n" -gt 1 ] && launch=(mpirun -np "$n" --oversubscribe --bind-to none)
     "${launch[@]}" "$tb" calibrate --scenario "$scenario" --out "$out/calibration-$i-np$n.json" \
-      > "$out/calibrate-$i-np$n.log"
+      "${cal_args[@]}" > "$out/calibrate-$i-np$n.log"
     cals+=("$out/calibration-$i-np$n.json")
   done
   "$tb" plan --scenario "$scenario" --calibration "${cals[@]}" \

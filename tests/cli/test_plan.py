@@ -85,12 +85,18 @@ def test_malformed_calibration(trainbench, tmp_path):
                           "trainbench.calibration/1")
 
 
-def test_calibrate_then_predict_a_scenario(trainbench, tmp_path):
+def tiny_scenario(tmp_path, sweep):
+    """A one-block 32-wide proxy scenario (CPU) sweeping `sweep`, written under tmp_path."""
     scenario = tmp_path / "tiny.json"
     scenario.write_text(json.dumps({
         "name": "tiny", "base": {"preset": "gpt3-125m", "layers": 1, "d_model": 32, "heads": 2,
                                  "seq": 16, "vocab": 64, "micro_batch": 2, "device": "cpu"},
-        "sweep": {"precision": ["fp32", "bf16"]}}))
+        "sweep": sweep}))
+    return scenario
+
+
+def test_calibrate_then_predict_a_scenario(trainbench, tmp_path):
+    scenario = tiny_scenario(tmp_path, {"precision": ["fp32", "bf16"]})
     cal = tmp_path / "cal.json"
     proc = run(trainbench, "calibrate", "--scenario", scenario, "--out", cal,
                "--min-seconds", "0.001", "--device", "cpu")
@@ -115,17 +121,39 @@ def test_calibrate_then_predict_a_scenario(trainbench, tmp_path):
     assert_one_line_error(run(trainbench, "plan", "--scenario", scenario), "--calibration")
 
 
+
+def test_filter_calibrates_and_predicts_the_selected_variants(trainbench, tmp_path):
+    """--filter (a regex on variant ids, as `run` takes it) narrows calibrate and plan
+    --scenario to the selected variants: only their operations are timed and predicted."""
+    scenario = tiny_scenario(tmp_path, {"precision": ["fp32", "bf16"]})
+    cal = tmp_path / "cal.json"
+    proc = run(trainbench, "calibrate", "--scenario", scenario, "--filter", "=bf16$", "--out", cal,
+               "--min-seconds", "0.001", "--passes", "1", "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr
+    # Every operation is the bf16 variant's (without --filter both precisions are timed).
+    assert {o["precision"] for o in json.loads(cal.read_text())["ops"]} == {"bf16"}
+    pred = tmp_path / "pred.json"
+    proc = run(trainbench, "plan", "--scenario", scenario, "--filter", "=bf16$", "--calibration",
+               cal, "--json", pred)
+    assert proc.returncode == 0, proc.stderr
+    variants = json.loads(pred.read_text())["variants"]
+    assert [v["variant"] for v in variants] == ["precision=bf16"]
+    assert variants[0]["priced_by"] == "calibration"
+    for cmd in (["plan", "--calibration", cal], ["calibrate", "--out", tmp_path / "x.json"]):
+        assert_one_line_error(run(trainbench, *cmd, "--scenario", scenario, "--filter", "("),
+                              "--filter '('", "not a valid regular expression")
+    assert_one_line_error(run(trainbench, "plan", "--scenario", scenario, "--filter", "tp=2",
+                              "--calibration", cal), "--filter 'tp=2'", "selects none of the 2")
+    assert_one_line_error(run(trainbench, "calibrate", "--scenario", scenario, "--filter", "tp=2",
+                              "--out", tmp_path / "x.json"), "--filter 'tp=2'", "no variant")
+
 def test_calibrate_two_ranks_measures_the_synchronisation_wait(trainbench, tmp_path):
     """Under mpirun, calibrate times the 2-rank variant's operations on every rank at once and
     measures the ranks' all-reduce and their wait at a barrier after segments of computation;
     the plan then prices the tensor-parallel variant's collectives with both."""
     if shutil.which("mpirun") is None:
         pytest.skip("mpirun not installed")
-    scenario = tmp_path / "tp.json"
-    scenario.write_text(json.dumps({
-        "name": "tp", "base": {"preset": "gpt3-125m", "layers": 1, "d_model": 32, "heads": 2,
-                               "seq": 16, "vocab": 64, "micro_batch": 2, "device": "cpu"},
-        "sweep": {"tp": [1, 2]}}))
+    scenario = tiny_scenario(tmp_path, {"tp": [1, 2]})
     cal1, cal2 = tmp_path / "cal1.json", tmp_path / "cal2.json"
     fast = ["--min-seconds", "0.001", "--passes", "2", "--device", "cpu"]
     proc = run(trainbench, "calibrate", "--scenario", scenario, "--out", cal1, *fast)
