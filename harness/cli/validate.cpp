@@ -39,9 +39,10 @@ int validate_scenario(const ValidateOptions& o) {
     const RunConfig& r = v.config;
     const std::string accumulation =
         r.global_batch ? fmt::format(" global_batch={}", r.resolved_global_batch()) : "";
-    fmt::print("  {:>3}  {:<{}}  {:<8}  L={} d={} heads={} T={} V={}  micro_batch={}{}  {}\n",
-               v.index, v.id, width, v.is_baseline ? "baseline" : "", m.n_layer, m.d_model,
-               m.n_head, m.seq_len, m.vocab, r.micro_batch, accumulation, r.optimizer);
+    fmt::print(
+        "  {:>3}  {:<{}}  {:<8}  L={} d={} heads={} T={} V={}  micro_batch={}{}  {}  ranks={}\n",
+        v.index, v.id, width, v.is_baseline ? "baseline" : "", m.n_layer, m.d_model, m.n_head,
+        m.seq_len, m.vocab, r.micro_batch, accumulation, r.optimizer, r.ranks());
   }
   return 0;
 }

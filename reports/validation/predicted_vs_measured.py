@@ -2,7 +2,8 @@
 --calibration C --json P`) against what `trainbench run S` measured (the median step time of
 DIR/results.jsonl), as a Markdown table with the error of each variant. Given several
 predictions (one per calibration) and several runs, it compares the median of the
-predictions with the median of the runs' medians, and shows the runs' spread — on a shared
+predictions with the median of the runs' medians, and shows the runs' and the predictions'
+spread — on a shared
 machine that spread is often as large as the model's error. The phase columns of a parallel
 variant are its slowest rank's (the most forward + backward time), the rank the prediction's
 slowest stage stands for; its communication column is that rank's time in communication
@@ -56,17 +57,19 @@ def main():
     ap.add_argument("--measured", nargs="+", required=True)
     a = ap.parse_args()
     predicted, measured = load_predictions(a.predicted), load_measured(a.measured)
-    print("| variant | measured step ms (median of runs) | runs' range ms | predicted ms | error | "
+    print("| variant | measured step ms (median of runs) | runs' range ms | predicted ms | "
+          "predictions' range ms | error | "
           "forward ms measured / predicted | backward + recompute ms | optimizer ms | "
           "communication + bubble ms |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     errors = []
     for vid, preds in predicted.items():
         if vid not in measured:
             continue
         steps = [t["step_s"]["median"] for t in measured[vid]]
         m = statistics.median(steps)
-        p = statistics.median(v["predicted_step_s"] for v in preds)
+        guesses = [v["predicted_step_s"] for v in preds]
+        p = statistics.median(guesses)
         err = p / m - 1
         errors.append(abs(err))
 
@@ -78,7 +81,7 @@ def main():
             return statistics.median(sum(v["time_breakdown_s"].get(n, 0.0) for n in names) for v in preds)
 
         print(f"| {vid} | {1e3 * m:.1f} | {1e3 * min(steps):.1f}–{1e3 * max(steps):.1f} | "
-              f"{1e3 * p:.1f} | {100 * err:+.1f}% | "
+              f"{1e3 * p:.1f} | {1e3 * min(guesses):.1f}–{1e3 * max(guesses):.1f} | {100 * err:+.1f}% | "
               f"{1e3 * phase('forward'):.1f} / {1e3 * part('forward'):.1f} | "
               f"{1e3 * phase('backward', 'recompute'):.1f} / {1e3 * part('backward', 'recompute'):.1f} | "
               f"{1e3 * phase('optimizer'):.1f} / {1e3 * part('optimizer'):.1f} | "

@@ -5,7 +5,8 @@
 # A scenario with parallel variants is calibrated once per job size (RANKS, e.g. "1 2 4"):
 # under mpirun -np N for N > 1, every rank timing the operations at once. Arguments after
 # RANKS go to `trainbench run` (e.g. --set measure.time_budget_s=30 for longer windows);
-# CALIBRATE_ARGS in the environment go to `trainbench calibrate` (e.g. "--min-seconds 0.2").
+# CALIBRATE_ARGS in the environment go to `trainbench calibrate` (e.g. "--min-seconds 0.2");
+# PAIR_VARIANTS=1 calibrates and runs one variant at a time instead (see below).
 # On a shared machine whose speed drifts by 10–20% over seconds to minutes, longer windows on
 # both sides average over that drift (docs/planner.md, "Checked against measurement").
 #   reports/validation/time_model_check.sh BUILD/bin/trainbench SCENARIO OUT_DIR [ROUNDS] [RANKS] [RUN_ARGS…]
@@ -16,24 +17,52 @@ read -r -a cal_args <<< "${CALIBRATE_ARGS:-}"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$out"
-printf '%q ' CALIBRATE_ARGS="${CALIBRATE_ARGS:-}" "$0" "$@" > "$out/command.txt"
+printf '%q ' CALIBRATE_ARGS="${CALIBRATE_ARGS:-}" PAIR_VARIANTS="${PAIR_VARIANTS:-0}" "$0" "$@" \
+  > "$out/command.txt"
 echo >> "$out/command.txt"
 preds=() runs=()
+# calibrate N FILE LOG [ARGS…]: one calibration on N ranks.
+calibrate() {
+  local n=$1 file=$2 log=$3 launch=()
+  shift 3
+  [ "$n" -gt 1 ] && launch=(mpirun -np "$n" --oversubscribe --bind-to none)
+  "${launch[@]}" "$tb" calibrate --scenario "$scenario" --out "$file" "$@" "${cal_args[@]}" \
+    < /dev/null > "$log"
+}
+# predict_and_run TAG [ARGS…]: predict from the calibrations in cals, then run (timing only).
+predict_and_run() {
+  local tag=$1
+  shift
+  "$tb" plan --scenario "$scenario" "$@" --calibration "${cals[@]}" \
+    --json "$out/prediction-$tag.json" > "$out/prediction-$tag.txt"
+  rm -rf "$out/run-$tag"
+  "$tb" run "$scenario" "$@" --out "$out/run-$tag" --set accuracy.train_steps=0 "${run_args[@]}" \
+    < /dev/null > "$out/run-$tag.log" 2>&1
+  preds+=("$out/prediction-$tag.json") runs+=("$out/run-$tag/results.jsonl")
+}
+# PAIR_VARIANTS=1: each variant calibrated on its own ranks (`--filter`) and run right after, so
+# the two see the same state of a machine whose speed drifts over minutes; RANKS is unused.
+variants=()
+[ "${PAIR_VARIANTS:-0}" = 1 ] &&
+  mapfile -t variants < <("$tb" validate "$scenario" |
+    awk '$1 ~ /^[0-9]+$/ { n = $NF; sub(/^ranks=/, "", n); print $1, n, $2 }')
 for i in $(seq 1 "$rounds"); do
-  cals=()
-  for n in $ranks; do
-    launch=()
-    [ "$n" -gt 1 ] && launch=(mpirun -np "$n" --oversubscribe --bind-to none)
-    "${launch[@]}" "$tb" calibrate --scenario "$scenario" --out "$out/calibration-$i-np$n.json" \
-      "${cal_args[@]}" > "$out/calibrate-$i-np$n.log"
-    cals+=("$out/calibration-$i-np$n.json")
-  done
-  "$tb" plan --scenario "$scenario" --calibration "${cals[@]}" \
-    --json "$out/prediction-$i.json" > "$out/prediction-$i.txt"
-  rm -rf "$out/run-$i"
-  "$tb" run "$scenario" --out "$out/run-$i" --set accuracy.train_steps=0 "${run_args[@]}" \
-    > "$out/run-$i.log" 2>&1
-  preds+=("$out/prediction-$i.json") runs+=("$out/run-$i/results.jsonl")
+  if [ ${#variants[@]} -gt 0 ]; then
+    for v in "${variants[@]}"; do
+      read -r k n id <<< "$v"
+      filter="^$(sed 's/[][\.*^$+?(){}|]/\\&/g' <<< "$id")\$"
+      cals=("$out/calibration-$i-v$k.json")
+      calibrate "$n" "${cals[0]}" "$out/calibrate-$i-v$k.log" --filter "$filter"
+      predict_and_run "$i-v$k" --filter "$filter"
+    done
+  else
+    cals=()
+    for n in $ranks; do
+      calibrate "$n" "$out/calibration-$i-np$n.json" "$out/calibrate-$i-np$n.log"
+      cals+=("$out/calibration-$i-np$n.json")
+    done
+    predict_and_run "$i"
+  fi
 done
 /usr/bin/python3 "$here/predicted_vs_measured.py" --predicted "${preds[@]}" --measured "${runs[@]}" \
   | tee "$out/predicted_vs_measured.md"
