@@ -4,7 +4,7 @@
 
 namespace tb {
 
-VariantFilter::VariantFilter(const std::string& pattern) : pattern_(pattern) {
+VariantFilter::VariantFilter(const std::string& pattern) {
   if (pattern.empty()) return;
   try {
     re_.emplace(pattern);

@@ -13,10 +13,8 @@ class VariantFilter {
   // Throws std::invalid_argument naming the pattern when it is not a valid regex.
   explicit VariantFilter(const std::string& pattern);
   bool selects(const std::string& variant_id) const;
-  const std::string& pattern() const { return pattern_; }
 
  private:
-  std::string pattern_;
   std::optional<std::regex> re_;
 };
 

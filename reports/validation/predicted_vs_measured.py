@@ -3,8 +3,7 @@
 DIR/results.jsonl), as a Markdown table with the error of each variant. Given several
 predictions (one per calibration) and several runs, it compares the median of the
 predictions with the median of the runs' medians, and shows the runs' and the predictions'
-spread — on a shared
-machine that spread is often as large as the model's error. The phase columns of a parallel
+spread — on a shared machine that spread is often as large as the model's error. The phase columns of a parallel
 variant are its slowest rank's (the most forward + backward time), the rank the prediction's
 slowest stage stands for; its communication column is that rank's time in communication
 calls, waits for other ranks and the pipeline bubble included.

@@ -7,7 +7,7 @@
 # RANKS go to `trainbench run` (e.g. --set measure.time_budget_s=30 for longer windows);
 # CALIBRATE_ARGS in the environment go to `trainbench calibrate` (e.g. "--min-seconds 0.2");
 # PAIR_VARIANTS=1 calibrates and runs one variant at a time instead (see below).
-# On a shared machine whose speed drifts by 10–20% over seconds to minutes, longer windows on
+# On a shared machine whose speed drifts by 10–50% over seconds to minutes, longer windows on
 # both sides average over that drift (docs/planner.md, "Checked against measurement").
 #   reports/validation/time_model_check.sh BUILD/bin/trainbench SCENARIO OUT_DIR [ROUNDS] [RANKS] [RUN_ARGS…]
 set -euo pipefail

@@ -121,7 +121,6 @@ def test_calibrate_then_predict_a_scenario(trainbench, tmp_path):
     assert_one_line_error(run(trainbench, "plan", "--scenario", scenario), "--calibration")
 
 
-
 def test_filter_calibrates_and_predicts_the_selected_variants(trainbench, tmp_path):
     """--filter (a regex on variant ids, as `run` takes it) narrows calibrate and plan
     --scenario to the selected variants: only their operations are timed and predicted."""
@@ -146,6 +145,7 @@ def test_filter_calibrates_and_predicts_the_selected_variants(trainbench, tmp_pa
                               "--calibration", cal), "--filter 'tp=2'", "selects none of the 2")
     assert_one_line_error(run(trainbench, "calibrate", "--scenario", scenario, "--filter", "tp=2",
                               "--out", tmp_path / "x.json"), "--filter 'tp=2'", "no variant")
+
 
 def test_calibrate_two_ranks_measures_the_synchronisation_wait(trainbench, tmp_path):
     """Under mpirun, calibrate times the 2-rank variant's operations on every rank at once and
