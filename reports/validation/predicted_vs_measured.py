@@ -8,8 +8,13 @@ variant are its slowest rank's (the most forward + backward time), the rank the 
 slowest stage stands for; its communication column is that rank's time in communication
 calls, waits for other ranks and the pipeline bubble included.
 
+With --pairs, the i-th prediction and the i-th run are one pair (a calibration and the run
+right after it, as time_model_check.sh's PAIR_VARIANTS=1 writes them), and a second table
+gives each pair's own error: how far one calibration alone lands from the run it precedes.
+
     /usr/bin/python3 reports/validation/predicted_vs_measured.py \
-        --predicted P1.json [P2.json …] --measured RUN1/results.jsonl [RUN2/results.jsonl …]
+        --predicted P1.json [P2.json …] --measured RUN1/results.jsonl [RUN2/results.jsonl …] \
+        [--pairs]
 """
 import argparse
 import json
@@ -50,11 +55,36 @@ def load_measured(paths):
     return out
 
 
+def print_pairs(predicted_paths, measured_paths, tolerance=0.15):
+    """Each prediction against the run at the same position: one row per variant."""
+    errors = {}
+    for p, r in zip(predicted_paths, measured_paths):
+        measured = load_measured([r])
+        for vid, [v] in load_predictions([p]).items():
+            if vid in measured:
+                m = measured[vid][0]["step_s"]["median"]
+                errors.setdefault(vid, []).append(v["predicted_step_s"] / m - 1)
+    print(f"\n| variant | each pair's error (calibration, then its run) | within {100 * tolerance:.0f}% |")
+    print("|---|---|---|")
+    for vid, errs in errors.items():
+        inside = sum(abs(e) <= tolerance for e in errs)
+        print(f"| {vid} | {', '.join(f'{100 * e:+.1f}%' for e in errs)} | {inside} of {len(errs)} |")
+    flat = [abs(e) for errs in errors.values() for e in errs]
+    if flat:
+        print(f"\nPairs: mean absolute error {100 * statistics.mean(flat):.1f}%, "
+              f"{sum(e <= tolerance for e in flat)} of {len(flat)} within {100 * tolerance:.0f}%")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--predicted", nargs="+", required=True)
     ap.add_argument("--measured", nargs="+", required=True)
+    ap.add_argument("--pairs", action="store_true",
+                    help="also compare the i-th prediction with the i-th run, pair by pair")
     a = ap.parse_args()
+    if a.pairs and len(a.predicted) != len(a.measured):
+        ap.error(f"--pairs needs as many predictions as runs, got {len(a.predicted)} "
+                 f"predictions and {len(a.measured)} runs")
     predicted, measured = load_predictions(a.predicted), load_measured(a.measured)
     print("| variant | measured step ms (median of runs) | runs' range ms | predicted ms | "
           "predictions' range ms | error | "
@@ -89,6 +119,8 @@ def main():
         print(f"\nMean absolute error {100 * statistics.mean(errors):.1f}%, worst "
               f"{100 * max(errors):.1f}% over {len(errors)} variants "
               f"({len(a.predicted)} calibrations, {len(a.measured)} runs)")
+    if a.pairs:
+        print_pairs(a.predicted, a.measured)
 
 
 if __name__ == "__main__":
