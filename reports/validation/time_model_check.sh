@@ -41,7 +41,8 @@ predict_and_run() {
   preds+=("$out/prediction-$tag.json") runs+=("$out/run-$tag/results.jsonl")
 }
 # PAIR_VARIANTS=1: each variant calibrated on its own ranks (`--filter`) and run right after, so
-# the two see the same state of a machine whose speed drifts over minutes; RANKS is unused.
+# the two see the same state of a machine whose speed drifts over minutes; RANKS is unused. The
+# table then also gives each pair's own error.
 variants=()
 [ "${PAIR_VARIANTS:-0}" = 1 ] &&
   mapfile -t variants < <("$tb" validate "$scenario" |
@@ -64,5 +65,8 @@ for i in $(seq 1 "$rounds"); do
     predict_and_run "$i"
   fi
 done
+# Paired, each prediction is also compared with the run right after it (--pairs).
+pairs=()
+[ ${#variants[@]} -gt 0 ] && pairs=(--pairs)
 /usr/bin/python3 "$here/predicted_vs_measured.py" --predicted "${preds[@]}" --measured "${runs[@]}" \
-  | tee "$out/predicted_vs_measured.md"
+  "${pairs[@]}" | tee "$out/predicted_vs_measured.md"
