@@ -3,10 +3,10 @@
 DIR/results.jsonl), as a Markdown table with the error of each variant. Given several
 predictions (one per calibration) and several runs, it compares the median of the
 predictions with the median of the runs' medians, and shows the runs' and the predictions'
-spread — on a shared machine that spread is often as large as the model's error. The phase columns of a parallel
-variant are its slowest rank's (the most forward + backward time), the rank the prediction's
-slowest stage stands for; its communication column is that rank's time in communication
-calls, waits for other ranks and the pipeline bubble included.
+spread — on a shared machine that spread is often as large as the model's error. The phase
+columns of a parallel variant are its slowest rank's (the most forward + backward time), the
+rank the prediction's slowest stage stands for; its communication column is that rank's time
+in communication calls, waits for other ranks and the pipeline bubble included.
 
 With --pairs, the i-th prediction and the i-th run are one pair (a calibration and the run
 right after it, as time_model_check.sh's PAIR_VARIANTS=1 writes them), and a second table
@@ -55,16 +55,25 @@ def load_measured(paths):
     return out
 
 
-def print_pairs(predicted_paths, measured_paths, tolerance=0.15):
+def merged(per_file):
+    """Per-file {variant: [entries]} maps merged into one, entries in file order."""
+    out = {}
+    for by_variant in per_file:
+        for vid, entries in by_variant.items():
+            out.setdefault(vid, []).extend(entries)
+    return out
+
+
+def print_pairs(per_prediction, per_run, tolerance=0.15):
     """Each prediction against the run at the same position: one row per variant."""
     errors = {}
-    for p, r in zip(predicted_paths, measured_paths):
-        measured = load_measured([r])
-        for vid, [v] in load_predictions([p]).items():
+    for predicted, measured in zip(per_prediction, per_run):
+        for vid, [v] in predicted.items():
             if vid in measured:
                 m = measured[vid][0]["step_s"]["median"]
                 errors.setdefault(vid, []).append(v["predicted_step_s"] / m - 1)
-    print(f"\n| variant | each pair's error (calibration, then its run) | within {100 * tolerance:.0f}% |")
+    print(f"\n| variant | each pair's error (calibration, then its run) | "
+          f"within {100 * tolerance:.0f}% |")
     print("|---|---|---|")
     for vid, errs in errors.items():
         inside = sum(abs(e) <= tolerance for e in errs)
@@ -85,7 +94,10 @@ def main():
     if a.pairs and len(a.predicted) != len(a.measured):
         ap.error(f"--pairs needs as many predictions as runs, got {len(a.predicted)} "
                  f"predictions and {len(a.measured)} runs")
-    predicted, measured = load_predictions(a.predicted), load_measured(a.measured)
+    # Each file read once, kept per file for --pairs and merged for the medians' table.
+    per_prediction = [load_predictions([p]) for p in a.predicted]
+    per_run = [load_measured([r]) for r in a.measured]
+    predicted, measured = merged(per_prediction), merged(per_run)
     print("| variant | measured step ms (median of runs) | runs' range ms | predicted ms | "
           "predictions' range ms | error | "
           "forward ms measured / predicted | backward + recompute ms | optimizer ms | "
@@ -120,7 +132,7 @@ def main():
               f"{100 * max(errors):.1f}% over {len(errors)} variants "
               f"({len(a.predicted)} calibrations, {len(a.measured)} runs)")
     if a.pairs:
-        print_pairs(a.predicted, a.measured)
+        print_pairs(per_prediction, per_run)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,8 @@ def test_medians_of_predictions_and_runs(tmp_path):
     # a: predictions 1.1, 1.2, 1.3 (median 1.2) against runs 1.0, 1.0, 2.0 (median 1.0): +20%.
     preds = [write_prediction(tmp_path / f"p{i}.json", {"a": s, "b": 0.5})
              for i, s in enumerate([1.1, 1.2, 1.3])]
-    runs = [write_run(tmp_path / f"r{i}.jsonl", {"a": s, "b": 0.5}) for i, s in enumerate([1.0, 1.0, 2.0])]
+    runs = [write_run(tmp_path / f"r{i}.jsonl", {"a": s, "b": 0.5})
+            for i, s in enumerate([1.0, 1.0, 2.0])]
     proc = compare("--predicted", *preds, "--measured", *runs)
     assert proc.returncode == 0, proc.stderr
     assert "| 1000.0 | 1000.0–2000.0 | 1200.0 | 1100.0–1300.0 | +20.0% |" in row(proc.stdout, "a")
@@ -49,11 +50,13 @@ def test_medians_of_predictions_and_runs(tmp_path):
 
 def test_pairs_compare_each_prediction_with_its_own_run(tmp_path):
     # Pair by pair: 1.1/1.0 → +10%, 1.2/1.0 → +20%, 1.3/2.0 → −35%; only the first within 15%.
-    preds = [write_prediction(tmp_path / f"p{i}.json", {"a": s}) for i, s in enumerate([1.1, 1.2, 1.3])]
+    preds = [write_prediction(tmp_path / f"p{i}.json", {"a": s})
+             for i, s in enumerate([1.1, 1.2, 1.3])]
     runs = [write_run(tmp_path / f"r{i}.jsonl", {"a": s}) for i, s in enumerate([1.0, 1.0, 2.0])]
     proc = compare("--predicted", *preds, "--measured", *runs, "--pairs")
     assert proc.returncode == 0, proc.stderr
-    assert row(proc.stdout.split("each pair's error")[1], "a") == "| a | +10.0%, +20.0%, -35.0% | 1 of 3 |"
+    pairs_table = proc.stdout.split("each pair's error")[1]
+    assert row(pairs_table, "a") == "| a | +10.0%, +20.0%, -35.0% | 1 of 3 |"
     assert "Pairs: mean absolute error 21.7%, 1 of 3 within 15%" in proc.stdout
 
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Sync-wait stability: the committed calibrate (main) against the WIP (interleaved free/barrier
-# segments), alternating, for the tp2 and tp4 variants of parallel.json.
+# segments), alternating, for the tp2 and tp4 variants of parallel.json. Kept as it ran (its
+# paths are that session's: /tmp/tb-new was built from interleaved.patch); the candidate was
+# rejected and is not on main.
 set -euo pipefail
 cd /work/main
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
