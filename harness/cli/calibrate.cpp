@@ -5,7 +5,8 @@
 // write bandwidth of a state checkpoint (a file written and fsync'd next to --out). Under mpirun
 // -np N it calibrates the scenario's N-rank variants: every rank times each operation at once, on
 // the threads `run` gives a rank, the ranks' mean is kept, the ranks' all-reduce is measured and
-// fitted to the α–β tier, their synchronisation wait after segments of computation is measured, and
+// fitted to the α–β tier, ZeRO-1's reduce-scatter and all-gather are timed at the variant's
+// bytes, their synchronisation wait after segments of computation is measured, and
 // on a CPU the speed of busy ranks while the others wait (a pipeline's bubble on shared cores);
 // `trainbench plan` takes one file per job size.
 
@@ -27,6 +28,7 @@
 #include <vector>
 
 #include "../io/safetensors_file.h"
+#include "../parallel/grid.h"
 #include "../parallel/mpi_comm.h"
 #include "../plan/available_memory.h"
 #include "../plan/calibration.h"
@@ -308,6 +310,51 @@ LinkTier measure_all_reduce(Job& job) {
   return fit_all_reduce_tier(job.size, points);
 }
 
+// The collectives the time model prices by measurement (plan/time_model.h rank_collectives)
+// for every stage of every configuration, each distinct (collective, group, bytes) timed once:
+// the world split into the configuration's data-parallel groups (parallel/grid.h's rank order),
+// every group running it at once on host buffers of f32, the slowest rank's mean of 10 calls
+// after 2. Every rank walks the same list, so the collectives match up.
+std::vector<CalibratedCollective> measure_collectives(
+    Job& job, const std::vector<std::pair<ModelConfig, RunConfig>>& configs) {
+  std::vector<CalibratedCollective> out;
+  for (const auto& [m, r] : configs) {
+    const PlanCandidate c = candidate_of(r);
+    const GridCoord me = grid_coord({c.dp, c.tp, c.pp}, job.rank);
+    for (int s = 0; s < c.pp; ++s) {
+      for (const CollectiveCall& k : rank_collectives(m, c, s)) {
+        const bool done = std::any_of(out.begin(), out.end(), [&](const auto& x) {
+          return x.collective == k.collective && x.group == k.group && x.bytes == k.bytes;
+        });
+        if (done) continue;
+        const std::unique_ptr<MpiComm> group =
+            job.world->split(me.tp_rank + c.tp * me.pp_rank, me.dp_rank, ParallelDim::data);
+        // The whole buffer in f32 elements, rounded up to split evenly (as ZeRO-1 pads it).
+        const auto n = static_cast<std::int64_t>(std::ceil(k.bytes / 4 / k.group)) * k.group;
+        std::vector<float> whole(static_cast<std::size_t>(n), 1.0f);
+        std::vector<float> part(static_cast<std::size_t>(n / k.group), 1.0f);
+        const Tensor all(whole.data(), DType::f32, {n}),
+            mine(part.data(), DType::f32, {n / k.group});
+        auto call = [&] {
+          if (k.collective == "reduce_scatter") {
+            group->reduce_scatter(mine, all);
+          } else {
+            group->all_gather(all, mine);
+          }
+        };
+        for (int i = 0; i < 2; ++i) call();
+        job.barrier();
+        constexpr int kCalls = 10;
+        const auto t0 = clock::now();
+        for (int i = 0; i < kCalls; ++i) call();
+        const double seconds = job.max(since(t0) / kCalls);
+        out.push_back({k.collective, job.size, k.group, k.bytes, seconds});
+      }
+    }
+  }
+  return out;
+}
+
 int run_calibrate(const CalibrateOptions& o) {
   Job job;
   if (MpiRuntime::launched() && MpiRuntime::launched_size() > 1) {
@@ -456,6 +503,14 @@ int run_calibrate(const CalibrateOptions& o) {
     if (lead) {
       fmt::print("all-reduce over {} ranks: latency {:.3g} us, bandwidth {:.3g} GB/s\n", job.size,
                  t.latency_s * 1e6, t.bytes_per_s / 1e9);
+    }
+    cal.collective_times = measure_collectives(job, configs);
+    for (const CalibratedCollective& k : cal.collective_times) {
+      if (lead) {
+        fmt::print("{} over {} of {} ranks, {:.4g} MB: {:.3g} ms ({:.2f}× the fitted all-reduce)\n",
+                   k.collective, k.group, job.size, k.bytes / 1e6, k.seconds * 1e3,
+                   k.seconds / ring_all_reduce_s(k.bytes, k.group, t, 1.0));
+      }
     }
   }
   job.barrier();

@@ -38,6 +38,14 @@ nlohmann::json Calibration::to_json() const {
   for (const auto& [n, t] : collectives) {
     tiers.push_back({{"ranks", n}, {"bytes_per_s", t.bytes_per_s}, {"latency_s", t.latency_s}});
   }
+  nlohmann::json timed = nlohmann::json::array();
+  for (const CalibratedCollective& k : collective_times) {
+    timed.push_back({{"collective", k.collective},
+                     {"ranks", k.ranks},
+                     {"group", k.group},
+                     {"bytes", k.bytes},
+                     {"seconds", k.seconds}});
+  }
   nlohmann::json waits = nlohmann::json::array();
   for (const auto& [n, points] : sync_wait) {
     for (const SyncWaitPoint& w : points) {
@@ -70,6 +78,7 @@ nlohmann::json Calibration::to_json() const {
           {"created", created},
           {"memory_bytes", memory_bytes},
           {"collectives", tiers},
+          {"collective_times", timed},
           {"sync_wait", waits},
           {"busy_speed", speeds},
           {"checkpoint_write_bytes_per_s", checkpoint_write_bytes_per_s},
@@ -95,6 +104,18 @@ Calibration Calibration::from_json(const nlohmann::json& j, const std::string& p
     for (const auto& t : j.value("collectives", nlohmann::json::array())) {
       c.collectives[t.at("ranks").get<int>()] = {t.at("bytes_per_s").get<double>(),
                                                  t.at("latency_s").get<double>()};
+    }
+    for (const auto& t : j.value("collective_times", nlohmann::json::array())) {
+      CalibratedCollective k{t.at("collective").get<std::string>(), t.at("ranks").get<int>(),
+                             t.at("group").get<int>(), t.at("bytes").get<double>(),
+                             t.at("seconds").get<double>()};
+      if ((k.collective != "reduce_scatter" && k.collective != "all_gather") || k.group < 2 ||
+          k.ranks < k.group || !(k.bytes > 0) || !(k.seconds > 0) || !std::isfinite(k.seconds)) {
+        fail("collective_times " + t.dump() +
+             " (expected reduce_scatter or all_gather, 2 ≤ group ≤ ranks, positive bytes and "
+             "seconds)");
+      }
+      c.collective_times.push_back(std::move(k));
     }
     for (const auto& w : j.value("sync_wait", nlohmann::json::array())) {
       const SyncWaitPoint p{w.at("segment_s").get<double>(), w.at("wait_s").get<double>()};
@@ -214,9 +235,22 @@ void Calibration::merge(const Calibration& other) {
   }
   ops.insert(ops.end(), other.ops.begin(), other.ops.end());
   for (const auto& [n, t] : other.collectives) collectives[n] = t;
+  collective_times.insert(collective_times.end(), other.collective_times.begin(),
+                          other.collective_times.end());
   for (const auto& [n, w] : other.sync_wait) sync_wait[n] = w;
   for (const auto& [n, v] : other.busy_speed) busy_speed[n] = v;
   path += "+" + other.path;
+}
+
+std::optional<double> Calibration::collective_seconds(const std::string& collective, int ranks,
+                                                      int group, double bytes) const {
+  for (const CalibratedCollective& k : collective_times) {
+    if (k.collective == collective && k.ranks == ranks && k.group == group &&
+        std::abs(k.bytes - bytes) <= 1e-9 * bytes) {
+      return k.seconds;
+    }
+  }
+  return std::nullopt;
 }
 
 LinkTier fit_all_reduce_tier(int n, const std::vector<std::pair<double, double>>& points) {

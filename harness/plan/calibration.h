@@ -35,6 +35,15 @@ struct SyncWaitPoint {
   double segment_s = 0, wait_s = 0;
 };
 
+// One collective timed at one variant's bytes (plan/time_model.h rank_collectives): in a job
+// of `ranks` ranks, every group of `group` ranks running it at once, `bytes` the whole buffer;
+// `seconds` the slowest rank's mean call.
+struct CalibratedCollective {
+  std::string collective;  // reduce_scatter | all_gather
+  int ranks = 0, group = 0;
+  double bytes = 0, seconds = 0;
+};
+
 struct Calibration {
   std::string path;         // where it was read from ("" when made in this process)
   std::string device;       // e.g. "cpu: AMD EPYC 9454P (2 threads)", "NVIDIA H200"
@@ -46,6 +55,8 @@ struct Calibration {
   std::vector<CalibratedOp> ops;
   // Per job size (ranks), the α–β tier fitted to the ranks' measured all-reduce times.
   std::map<int, LinkTier> collectives;
+  // Collectives timed at the bytes the scenario's variants move (ZeRO-1's).
+  std::vector<CalibratedCollective> collective_times;
   // Per job size (ranks), the synchronisation wait measured at several segment lengths.
   std::map<int, std::vector<SyncWaitPoint>> sync_wait;
   // Per job size N (ranks sharing one machine's cores), the speed of a busy rank while k of
@@ -67,6 +78,10 @@ struct Calibration {
   // when none of that op and precision was measured.
   std::optional<double> nearest_rate(const OpCost& o, const std::string& precision,
                                      int op_threads = 0, int op_ranks = 1) const;
+  // The measured seconds of `collective` over groups of `group` in a job of `ranks` ranks at
+  // `bytes` (equal within 1e-9 relative), if measured.
+  std::optional<double> collective_seconds(const std::string& collective, int ranks, int group,
+                                           double bytes) const;
   // The mean wait at a collective after `segment_s` of computation in a job of `ranks` ranks:
   // linear between the measured segment lengths, the nearest measurement's wait per second of
   // segment outside them; nullopt when that job size's wait was not measured.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <stdexcept>
 
 #include "shared_pipeline.h"
@@ -50,6 +51,20 @@ int rank_layers(const ModelConfig& m, const PlanCandidate& c, int s) {
     layers += e - b;
   }
   return layers;
+}
+
+// The calibration's measured seconds of all of `calls` in this job, summed; nullopt when there
+// are none or one was not measured (then the α–β model prices them).
+std::optional<double> measured_collectives_s(const TimeModelInputs& in,
+                                             const std::vector<CollectiveCall>& calls) {
+  if (calls.empty() || in.calibration == nullptr) return std::nullopt;
+  double sum = 0;
+  for (const CollectiveCall& k : calls) {
+    const auto t = in.calibration->collective_seconds(k.collective, in.ranks, k.group, k.bytes);
+    if (!t) return std::nullopt;
+    sum += *t;
+  }
+  return sum;
 }
 
 // The tier a group of n ranks spaced `stride` apart spans: inside one node when the whole
@@ -119,6 +134,15 @@ std::vector<double> stage_parameter_counts(const ModelConfig& m, const PlanCandi
     out.push_back(rank_parameters(m, c, rank_layers(m, c, s), s == 0, s == c.pp - 1));
   }
   return out;
+}
+
+std::vector<CollectiveCall> rank_collectives(const ModelConfig& m, const PlanCandidate& c,
+                                             int stage) {
+  if (c.dp < 2 || !c.zero) return {};
+  const int layers = rank_layers(m, c, stage);
+  const double grads = 4.0 * (rank_parameters(m, c, layers, stage == 0, stage == c.pp - 1) -
+                              split_expert_parameters(m, c, layers));
+  return {{"reduce_scatter", c.dp, grads}, {"all_gather", c.dp, grads}};
 }
 
 StageWork rank_work(const ModelConfig& m, const PlanCandidate& c, int stage) {
@@ -252,8 +276,10 @@ IterationPrediction predict_iteration(const ModelConfig& m, const PlanCandidate&
     // ZeRO-1, again after the optimizer).
     if (c.dp > 1) {
       const double grads = 4.0 * (params - split_expert_parameters(m, c, layers));
-      const double t_dp =
-          ring_all_reduce_s(grads, c.dp, tier(in, c.tp, c.dp), in.efficiency.network);
+      double t_dp = ring_all_reduce_s(grads, c.dp, tier(in, c.tp, c.dp), in.efficiency.network);
+      if (const auto measured = measured_collectives_s(in, rank_collectives(m, c, s))) {
+        t_dp = *measured;
+      }
       const double last_bucket = t_dp * std::min(1.0, in.bucket_bytes / grads);
       const double exposed =
           c.zero ? t_dp + price.sync_wait(mb * compute_mb) + price.sync_wait(st.optimizer)

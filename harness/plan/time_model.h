@@ -77,6 +77,23 @@ std::vector<double> stage_parameter_counts(const ModelConfig& m, const PlanCandi
 // the time model prices and `trainbench calibrate` measures.
 StageWork rank_work(const ModelConfig& m, const PlanCandidate& c, int stage);
 
+// A collective whose time need not follow the all-reduce's α–β fit, so `trainbench calibrate`
+// times it at the variant's own bytes and the time model prices it from that measurement when
+// there is one (Open MPI's reduce-scatter on two ranks of a shared CPU took 2–4× the
+// all-reduce of the same bytes: docs/planner.md, "Calibration"). `group`: the ranks taking
+// part; `bytes`: the whole buffer (what a reduce-scatter reduces, an all-gather gathers).
+struct CollectiveCall {
+  std::string collective;  // reduce_scatter | all_gather
+  int group = 1;
+  double bytes = 0;
+};
+
+// The collectives of one rank of pipeline stage `stage` priced by measurement: ZeRO-1's
+// reduce-scatter of the fp32 gradients and all-gather of the updated parameters over the
+// data-parallel group (Rajbhandari et al. 2020, §5; harness/train/parallel_step.cpp).
+std::vector<CollectiveCall> rank_collectives(const ModelConfig& m, const PlanCandidate& c,
+                                             int stage);
+
 // Ring all-reduce of `bytes` over n ranks on one tier: 2(n−1) steps of latency, and each rank
 // sends 2(n−1)/n of the data (Patarasuk & Yuan 2009; nccl-tests' bus bandwidth).
 double ring_all_reduce_s(double bytes, int n, const LinkTier& tier, double efficiency);

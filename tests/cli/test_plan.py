@@ -95,6 +95,16 @@ def tiny_scenario(tmp_path, sweep):
     return scenario
 
 
+def calibrate_on_two_ranks(trainbench, scenario, out, args):
+    """`mpirun -np 2 trainbench calibrate --scenario SCENARIO --out OUT ARGS…` (as root too)."""
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               OMP_NUM_THREADS="1")
+    return subprocess.run(["mpirun", "-np", "2", "--oversubscribe", "--bind-to", "none",
+                           str(trainbench), "calibrate", "--scenario", str(scenario), "--out",
+                           str(out), *args], capture_output=True, text=True, env=env,
+                          timeout=600)
+
+
 def test_calibrate_then_predict_a_scenario(trainbench, tmp_path):
     scenario = tiny_scenario(tmp_path, {"precision": ["fp32", "bf16"]})
     cal = tmp_path / "cal.json"
@@ -158,12 +168,7 @@ def test_calibrate_two_ranks_measures_the_synchronisation_wait(trainbench, tmp_p
     fast = ["--min-seconds", "0.001", "--passes", "2", "--device", "cpu"]
     proc = run(trainbench, "calibrate", "--scenario", scenario, "--out", cal1, *fast)
     assert proc.returncode == 0, proc.stderr
-    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-               OMP_NUM_THREADS="1")
-    proc = subprocess.run(["mpirun", "-np", "2", "--oversubscribe", "--bind-to", "none",
-                           str(trainbench), "calibrate", "--scenario", str(scenario), "--out",
-                           str(cal2), *fast], capture_output=True, text=True, env=env,
-                          timeout=600)
+    proc = calibrate_on_two_ranks(trainbench, scenario, cal2, fast)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     c = json.loads(cal2.read_text())
     assert {t["ranks"] for t in c["collectives"]} == {2}
@@ -186,3 +191,30 @@ def test_calibrate_two_ranks_measures_the_synchronisation_wait(trainbench, tmp_p
     assert tp2["priced_by"] == "calibration"
     assert tp2["time_breakdown_s"]["tensor_parallel_comm"] > 0
     assert tp2["predicted_step_s"] == pytest.approx(sum(tp2["time_breakdown_s"].values()), rel=1e-9)
+
+
+def test_calibrate_times_zero_collectives_at_the_variants_bytes(trainbench, tmp_path):
+    """Under mpirun, calibrate times ZeRO-1's reduce-scatter and all-gather at the gradients'
+    bytes over the data-parallel group (Open MPI's need not cost an all-reduce's α–β), and the
+    plan prices the ZeRO-1 variant's data-parallel communication with them."""
+    if shutil.which("mpirun") is None:
+        pytest.skip("mpirun not installed")
+    scenario = tiny_scenario(tmp_path, {"dp": [2], "zero": [0, 1]})
+    cal = tmp_path / "cal2.json"
+    fast = ["--min-seconds", "0.001", "--passes", "2", "--device", "cpu"]
+    proc = calibrate_on_two_ranks(trainbench, scenario, cal, fast)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    timed = json.loads(cal.read_text())["collective_times"]
+    assert sorted(t["collective"] for t in timed) == ["all_gather", "reduce_scatter"]
+    assert all(t["ranks"] == 2 and t["group"] == 2 and t["seconds"] > 0 for t in timed)
+    # The one-block 32-wide proxy's fp32 gradients: 15,328 parameters (block 12,704, token
+    # and position embeddings 2,048 + 512, final LayerNorm 64).
+    assert [t["bytes"] for t in timed] == [4 * 15328] * 2
+    assert "reduce_scatter over 2 of 2 ranks" in proc.stdout
+    pred = tmp_path / "pred.json"
+    proc = run(trainbench, "plan", "--scenario", scenario, "--calibration", cal, "--json", pred)
+    assert proc.returncode == 0, proc.stderr
+    by_id = {v["variant"]: v["time_breakdown_s"] for v in json.loads(pred.read_text())["variants"]}
+    measured = sum(t["seconds"] for t in timed)
+    # zero=1: the two measured, plus the synchronisation waits (≥ 0).
+    assert by_id["dp=2,zero=1"]["data_parallel_comm"] >= measured

@@ -173,6 +173,66 @@ TEST(PlanTime, SyncWaitIsPaidAtEveryExchange) {
             bare.time.tensor_parallel_comm);
 }
 
+TEST(PlanTime, ZeroCollectivesArePricedByTheirMeasurement) {
+  const ModelConfig m = gpt3("gpt3-1.3b");
+  const Accelerator& a = accelerator("h100-sxm");
+  PlanCandidate c;
+  c.dp = 8;
+  c.micro_batch = 1;
+  c.zero = true;
+  // ZeRO-1's two collectives over the data-parallel group, of the fp32 gradients' bytes.
+  const std::vector<CollectiveCall> calls = rank_collectives(m, c, 0);
+  ASSERT_EQ(calls.size(), 2U);
+  EXPECT_EQ(calls[0].collective, "reduce_scatter");
+  EXPECT_EQ(calls[1].collective, "all_gather");
+  EXPECT_EQ(calls[0].group, 8);
+  EXPECT_EQ(calls[0].bytes, 4.0 * stage_parameter_counts(m, c)[0]);
+  EXPECT_EQ(calls[1].bytes, calls[0].bytes);
+  PlanCandidate plain = c;
+  plain.zero = false;
+  EXPECT_TRUE(rank_collectives(m, plain, 0).empty());
+
+  Calibration cal;  // no operations, no waits: only the collectives are measured
+  cal.collective_times = {{"reduce_scatter", 8, 8, calls[0].bytes, 0.030},
+                          {"all_gather", 8, 8, calls[1].bytes, 0.007}};
+  TimeModelInputs with = h100(a);
+  with.calibration = &cal;
+  with.ranks = 8;
+  EXPECT_NEAR(predict_iteration(m, c, 16, with).time.data_parallel_comm, 0.037, 1e-15);
+  // Another job size, or one of the two not measured: the all-reduce's α–β prices them.
+  const double modelled = predict_iteration(m, c, 16, h100(a)).time.data_parallel_comm;
+  EXPECT_NEAR(modelled,
+              ring_all_reduce_s(calls[0].bytes, 8, a.intra_node, h100(a).efficiency.network),
+              1e-15);
+  with.ranks = 16;
+  EXPECT_EQ(predict_iteration(m, c, 16, with).time.data_parallel_comm, modelled);
+  with.ranks = 8;
+  cal.collective_times.pop_back();
+  EXPECT_EQ(predict_iteration(m, c, 16, with).time.data_parallel_comm, modelled);
+}
+
+TEST(PlanTime, CollectiveTimesSurviveTheFileFormat) {
+  Calibration cal;
+  cal.device = "test";
+  cal.device_kind = "cpu";
+  cal.collective_times = {{"reduce_scatter", 4, 2, 13031424, 0.0075}};
+  const Calibration back = Calibration::from_json(cal.to_json(), "test.json");
+  EXPECT_EQ(*back.collective_seconds("reduce_scatter", 4, 2, 13031424), 0.0075);
+  EXPECT_FALSE(back.collective_seconds("all_gather", 4, 2, 13031424).has_value());
+  EXPECT_FALSE(back.collective_seconds("reduce_scatter", 4, 2, 13031428).has_value());
+  // A malformed entry is a one-line error naming it.
+  nlohmann::json j = cal.to_json();
+  j["collective_times"][0]["group"] = 8;  // more than the job's 4 ranks
+  try {
+    Calibration::from_json(j, "bad.json");
+    FAIL() << "expected an error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.json: collective_times"), std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find("2 ≤ group ≤ ranks"), std::string::npos) << e.what();
+  }
+}
+
 double category(const MemoryPrediction& p, MemoryCategory c) { return p.at(c); }
 
 MemoryPrediction memory(const ModelConfig& m, const PlanCandidate& c, int global_batch) {
