@@ -321,14 +321,16 @@ std::vector<CalibratedCollective> measure_collectives(
   for (const auto& [m, r] : configs) {
     const PlanCandidate c = candidate_of(r);
     const GridCoord me = grid_coord({c.dp, c.tp, c.pp}, job.rank);
+    std::unique_ptr<MpiComm> group;  // this rank's data-parallel group, split once when needed
     for (int s = 0; s < c.pp; ++s) {
       for (const CollectiveCall& k : rank_collectives(m, c, s)) {
         const bool done = std::any_of(out.begin(), out.end(), [&](const auto& x) {
           return x.collective == k.collective && x.group == k.group && x.bytes == k.bytes;
         });
         if (done) continue;
-        const std::unique_ptr<MpiComm> group =
-            job.world->split(me.tp_rank + c.tp * me.pp_rank, me.dp_rank, ParallelDim::data);
+        if (!group) {
+          group = job.world->split(me.tp_rank + c.tp * me.pp_rank, me.dp_rank, ParallelDim::data);
+        }
         // The whole buffer in f32 elements, rounded up to split evenly (as ZeRO-1 pads it).
         const auto n = static_cast<std::int64_t>(std::ceil(k.bytes / 4 / k.group)) * k.group;
         std::vector<float> whole(static_cast<std::size_t>(n), 1.0f);
@@ -506,11 +508,10 @@ int run_calibrate(const CalibrateOptions& o) {
     }
     cal.collective_times = measure_collectives(job, configs);
     for (const CalibratedCollective& k : cal.collective_times) {
-      if (lead) {
-        fmt::print("{} over {} of {} ranks, {:.4g} MB: {:.3g} ms ({:.2f}× the fitted all-reduce)\n",
-                   k.collective, k.group, job.size, k.bytes / 1e6, k.seconds * 1e3,
-                   k.seconds / ring_all_reduce_s(k.bytes, k.group, t, 1.0));
-      }
+      if (!lead) continue;
+      fmt::print("{} over {} of {} ranks, {:.4g} MB: {:.3g} ms ({:.2f}× the fitted all-reduce)\n",
+                 k.collective, k.group, job.size, k.bytes / 1e6, k.seconds * 1e3,
+                 k.seconds / ring_all_reduce_s(k.bytes, k.group, t, 1.0));
     }
   }
   job.barrier();

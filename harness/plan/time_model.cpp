@@ -53,6 +53,13 @@ int rank_layers(const ModelConfig& m, const PlanCandidate& c, int s) {
   return layers;
 }
 
+// The fp32 gradient bytes one rank of `layers` blocks reduces over the data-parallel group:
+// its parameters less the expert stacks expert parallelism already splits over it.
+double data_parallel_gradient_bytes(const ModelConfig& m, const PlanCandidate& c, int layers,
+                                    bool first, bool last) {
+  return 4.0 * (rank_parameters(m, c, layers, first, last) - split_expert_parameters(m, c, layers));
+}
+
 // The calibration's measured seconds of all of `calls` in this job, summed; nullopt when there
 // are none or one was not measured (then the α–β model prices them).
 std::optional<double> measured_collectives_s(const TimeModelInputs& in,
@@ -139,9 +146,8 @@ std::vector<double> stage_parameter_counts(const ModelConfig& m, const PlanCandi
 std::vector<CollectiveCall> rank_collectives(const ModelConfig& m, const PlanCandidate& c,
                                              int stage) {
   if (c.dp < 2 || !c.zero) return {};
-  const int layers = rank_layers(m, c, stage);
-  const double grads = 4.0 * (rank_parameters(m, c, layers, stage == 0, stage == c.pp - 1) -
-                              split_expert_parameters(m, c, layers));
+  const double grads =
+      data_parallel_gradient_bytes(m, c, rank_layers(m, c, stage), stage == 0, stage == c.pp - 1);
   return {{"reduce_scatter", c.dp, grads}, {"all_gather", c.dp, grads}};
 }
 
@@ -210,7 +216,6 @@ IterationPrediction predict_iteration(const ModelConfig& m, const PlanCandidate&
   for (int s = 0; s < c.pp; ++s) {
     const StageWork w = rank_work(m, c, s);
     const int layers = w.layers;
-    const double params = rank_parameters(m, c, layers, w.first, w.last);
     StageTime st;
     for (const OpCost& o : w.per_micro_batch) {
       const double t = price.seconds(o) * o.count;
@@ -275,7 +280,7 @@ IterationPrediction predict_iteration(const ModelConfig& m, const PlanCandidate&
     // plan is conservative). The ranks meet after the iteration's computation (and, with
     // ZeRO-1, again after the optimizer).
     if (c.dp > 1) {
-      const double grads = 4.0 * (params - split_expert_parameters(m, c, layers));
+      const double grads = data_parallel_gradient_bytes(m, c, layers, w.first, w.last);
       double t_dp = ring_all_reduce_s(grads, c.dp, tier(in, c.tp, c.dp), in.efficiency.network);
       if (const auto measured = measured_collectives_s(in, rank_collectives(m, c, s))) {
         t_dp = *measured;
